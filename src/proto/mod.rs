@@ -1,0 +1,10 @@
+//! The protocol core: pure functions over data, no I/O, no clock, no randomness.
+//!
+//! Everything here takes data and returns data (see DESIGN.md, "Sans-I/O core"), so that
+//! the rules of the Matrix specification can be tested exhaustively without a server.
+
+pub mod canonical_json;
+pub mod errcode;
+pub mod pdu;
+pub mod room_version;
+pub mod signing;
