@@ -85,7 +85,7 @@ class Lab:
         """A leaf certificate for names (the first names the files): (chain, key)."""
         self.sh("cert", *names)
         base = self.path / "certs" / names[0]
-        return base.with_suffix(".crt"), base.with_suffix(".key")
+        return base.parent / f"{base.name}.crt", base.parent / f"{base.name}.key"
 
     def request(
         self,

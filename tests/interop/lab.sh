@@ -52,7 +52,8 @@ cmd_init() {
   [ $# -eq 1 ] || die "usage: init LAB"
   mkdir -p "$1"/{certs,pids,logs}
   local lab; lab="$(abs "$1")"
-  printf '127.0.0.1 localhost\n::1 localhost\n' >"$lab/hosts"
+  # The machine's own name too, so programs that look it up need no DNS.
+  printf '127.0.0.1 localhost %s\n::1 localhost\n' "$(uname -n)" >"$lab/hosts"
   echo "nameserver $DNS_IP" >"$lab/resolv.conf"
   : >"$lab/srv"
   if [ ! -f "$lab/certs/ca.crt" ]; then
