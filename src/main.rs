@@ -1,2 +1,116 @@
-//! The `hearth` command: parses the command line and dispatches to `hearth::cmd`.
-fn main() {}
+//! The `hearth` command: parses the command line (argh) and dispatches to `hearth::cmd`.
+
+use std::path::PathBuf;
+
+use argh::FromArgs;
+use hearth::cmd;
+
+/// hearth: a Matrix homeserver in one small executable.
+#[derive(FromArgs)]
+struct Hearth {
+    #[argh(subcommand)]
+    command: Command,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Init(InitArgs),
+    Serve(ServeArgs),
+    User(UserArgs),
+    Version(VersionArgs),
+}
+
+/// Write a config and a signing key, and print what to publish for federation.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "init")]
+struct InitArgs {
+    /// the Matrix server name (the part after the colon in @alice:example.com)
+    #[argh(option)]
+    server_name: String,
+    /// where the database and signing key go (default: ./hearth-data)
+    #[argh(option)]
+    data_dir: Option<PathBuf>,
+    /// the config file to write (default: ./hearth.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+    /// host[:port] where other servers reach hearth, when it is not <server-name>:8448
+    #[argh(option)]
+    federation_host: Option<String>,
+}
+
+/// Run the homeserver (no config: a homeserver for localhost on http://127.0.0.1:8008).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "serve")]
+struct ServeArgs {
+    /// the config file (default: $HEARTH_CONFIG, else the embedded default)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+/// Manage local accounts.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "user")]
+struct UserArgs {
+    #[argh(subcommand)]
+    command: UserCommand,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum UserCommand {
+    Add(UserAddArgs),
+}
+
+/// Create a local account.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "add")]
+struct UserAddArgs {
+    /// the user name (localpart), e.g. alice
+    #[argh(positional)]
+    name: String,
+    /// the password
+    #[argh(option)]
+    password: Option<String>,
+    /// read the password from the first line of standard input
+    #[argh(switch)]
+    password_stdin: bool,
+    /// make the account a server admin
+    #[argh(switch)]
+    admin: bool,
+    /// the config file (default: $HEARTH_CONFIG, else the embedded default)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+/// Print the version.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "version")]
+struct VersionArgs {}
+
+fn main() {
+    let arguments: Hearth = argh::from_env();
+    let result = match arguments.command {
+        Command::Init(args) => cmd::init::run(cmd::init::Init {
+            server_name: args.server_name,
+            data_dir: args.data_dir,
+            config: args.config,
+            federation_host: args.federation_host,
+        }),
+        Command::Serve(args) => cmd::serve::run(args.config),
+        Command::User(UserArgs {
+            command: UserCommand::Add(args),
+        }) => cmd::user::add(cmd::user::AddUser {
+            name: args.name,
+            password: args.password,
+            password_stdin: args.password_stdin,
+            admin: args.admin,
+            config: args.config,
+        }),
+        Command::Version(_) => cmd::version(),
+    };
+    if let Err(e) = result {
+        eprintln!("hearth: {e}");
+        std::process::exit(1);
+    }
+}

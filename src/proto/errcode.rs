@@ -83,6 +83,12 @@ impl MatrixError {
 
 impl std::fmt::Display for MatrixError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.errcode.as_str(), self.error)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status,
+            self.errcode.as_str(),
+            self.error
+        )
     }
 }

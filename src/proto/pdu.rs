@@ -116,7 +116,8 @@ mod tests {
 
     #[test]
     fn reads_both_reference_formats() {
-        let v1 = pdu(json!({"prev_events": [["$a:x", {"sha256": "h"}]], "auth_events": [["$b:x", {}]]}));
+        let v1 =
+            pdu(json!({"prev_events": [["$a:x", {"sha256": "h"}]], "auth_events": [["$b:x", {}]]}));
         assert_eq!(v1.prev_event_ids(), vec!["$a:x"]);
         assert_eq!(v1.auth_event_ids(), vec!["$b:x"]);
         let v4 = pdu(json!({"prev_events": ["$a"], "auth_events": ["$b", "$c"]}));

@@ -194,10 +194,14 @@ mod tests {
 
     #[test]
     fn flags_switch_where_the_spec_says() {
-        assert!(!RoomRules::V6.knocking && RoomRules::V7.knocking);
-        assert!(!RoomRules::V9.integer_power_levels && RoomRules::V10.integer_power_levels);
-        assert!(RoomRules::V5.special_case_aliases_auth && !RoomRules::V6.special_case_aliases_auth);
-        assert_eq!(RoomRules::V12.state_res, StateResAlgorithm::V2_1);
-        assert_eq!(RoomRules::V1.state_res, StateResAlgorithm::V1);
+        let rules = |version: &str| RoomRules::for_version(version).unwrap();
+        assert!(!rules("6").knocking && rules("7").knocking);
+        assert!(!rules("9").integer_power_levels && rules("10").integer_power_levels);
+        assert!(rules("5").special_case_aliases_auth && !rules("6").special_case_aliases_auth);
+        assert_eq!(rules("12").state_res, StateResAlgorithm::V2_1);
+        assert_eq!(rules("1").state_res, StateResAlgorithm::V1);
+        assert_eq!(rules("2").state_res, StateResAlgorithm::V2);
+        assert_eq!(rules("3").event_id_format, EventIdFormat::Base64);
+        assert_eq!(rules("4").event_id_format, EventIdFormat::UrlSafeBase64);
     }
 }

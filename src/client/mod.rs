@@ -1,0 +1,4 @@
+//! The client-server API (`/_matrix/client/*`) and client discovery (`/.well-known/matrix/*`).
+
+pub mod versions;
+pub mod well_known;

@@ -1,0 +1,204 @@
+//! One router for every resource: a table of (method, path pattern, body limit, handler).
+//!
+//! Unknown path: 404 `M_UNRECOGNIZED`; known path, wrong method: 405 `M_UNRECOGNIZED`
+//! (spec: c2s "API standards"). `HEAD` is routed as `GET`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::api::{ApiResult, Method, Request};
+use crate::server::Server;
+use crate::{client, federation};
+
+/// A boxed handler future borrowing the server.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = ApiResult> + Send + 'a>>;
+/// A request handler.
+pub type Handler = for<'a> fn(&'a Server, Request) -> HandlerFuture<'a>;
+
+/// One row of the routing table.
+pub struct Route {
+    pub method: Method,
+    /// Segments separated by `/`; `{name}` captures one non-empty segment.
+    pub pattern: &'static str,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long the request may take, body included.
+    pub timeout: Duration,
+    pub handler: Handler,
+}
+
+/// Requests without a body of their own still get a little room (some clients send `{}`).
+pub const SMALL_BODY: usize = 64 * 1024;
+/// The largest body any route accepts; larger is refused before routing.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Turns an `async fn(&Server, Request) -> ApiResult` into a [`Handler`].
+macro_rules! handler {
+    ($function:path) => {{
+        fn boxed<'a>(server: &'a Server, request: Request) -> HandlerFuture<'a> {
+            Box::pin($function(server, request))
+        }
+        boxed as Handler
+    }};
+}
+
+macro_rules! route {
+    ($method:ident $pattern:literal => $function:path) => {
+        route!($method $pattern, SMALL_BODY => $function)
+    };
+    ($method:ident $pattern:literal, $limit:expr => $function:path) => {
+        Route {
+            method: Method::$method,
+            pattern: $pattern,
+            body_limit: $limit,
+            timeout: DEFAULT_TIMEOUT,
+            handler: handler!($function),
+        }
+    };
+}
+
+/// Every resource hearth serves.
+pub static ROUTES: &[Route] = &[
+    route!(Get "/_matrix/key/v2/server" => federation::endpoints::server_keys::handle),
+    route!(Get "/_matrix/key/v2/server/{keyId}" => federation::endpoints::server_keys::handle),
+    route!(Get "/_matrix/federation/v1/version" => federation::endpoints::version::handle),
+    route!(Get "/_matrix/client/versions" => client::versions::handle),
+    route!(Get "/.well-known/matrix/server" => client::well_known::server),
+    route!(Get "/.well-known/matrix/client" => client::well_known::client),
+];
+
+/// The outcome of looking a request up in the table.
+pub enum Lookup<'r> {
+    Found(&'r Route, Vec<String>),
+    /// The path exists, but not for this method.
+    MethodNotAllowed,
+    NotFound,
+}
+
+/// Finds the route for `method` and the raw (percent-encoded) `path`.
+pub fn lookup<'r>(routes: &'r [Route], method: Method, path: &str) -> Lookup<'r> {
+    let method = if method == Method::Head {
+        Method::Get
+    } else {
+        method
+    };
+    let mut path_known = false;
+    for route in routes {
+        if let Some(params) = match_pattern(route.pattern, path) {
+            if route.method == method {
+                return Lookup::Found(route, params);
+            }
+            path_known = true;
+        }
+    }
+    if path_known {
+        Lookup::MethodNotAllowed
+    } else {
+        Lookup::NotFound
+    }
+}
+
+/// Whether any route serves `path` (for CORS preflight answers).
+pub fn path_exists(routes: &[Route], path: &str) -> bool {
+    routes
+        .iter()
+        .any(|route| match_pattern(route.pattern, path).is_some())
+}
+
+fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let mut params = Vec::new();
+    let mut path_segments = path.split('/');
+    for pattern_segment in pattern.split('/') {
+        let segment = path_segments.next()?;
+        if pattern_segment.starts_with('{') {
+            if segment.is_empty() {
+                return None;
+            }
+            params.push(percent_decode(segment)?);
+        } else if pattern_segment != segment {
+            return None;
+        }
+    }
+    match path_segments.next() {
+        None => Some(params),
+        Some(_) => None,
+    }
+}
+
+/// Decodes `%XX` escapes; `None` when the result is not UTF-8 or an escape is broken.
+pub fn percent_decode(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return Some(text.to_owned());
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        if byte == b'%' {
+            let hex = bytes.get(index + 1..index + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            index += 3;
+        } else {
+            out.push(byte);
+            index += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(method: Method, path: &str) -> Option<(&'static str, Vec<String>)> {
+        match lookup(ROUTES, method, path) {
+            Lookup::Found(route, params) => Some((route.pattern, params)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn routes_and_params() {
+        assert_eq!(
+            found(Method::Get, "/_matrix/key/v2/server"),
+            Some(("/_matrix/key/v2/server", vec![]))
+        );
+        assert_eq!(
+            found(Method::Get, "/_matrix/key/v2/server/ed25519%3Aabc"),
+            Some((
+                "/_matrix/key/v2/server/{keyId}",
+                vec!["ed25519:abc".to_owned()]
+            ))
+        );
+        assert!(found(Method::Head, "/_matrix/client/versions").is_some());
+        assert!(found(Method::Get, "/_matrix/key/v2/server/").is_none());
+        assert!(found(Method::Get, "/_matrix/key/v2/server/a/b").is_none());
+    }
+
+    #[test]
+    fn unknown_and_wrong_method() {
+        assert!(matches!(
+            lookup(ROUTES, Method::Get, "/_matrix/nope"),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            lookup(ROUTES, Method::Post, "/_matrix/client/versions"),
+            Lookup::MethodNotAllowed
+        ));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(
+            percent_decode("%21room%3Aexample.com").unwrap(),
+            "!room:example.com"
+        );
+        assert_eq!(percent_decode("plain").unwrap(), "plain");
+        assert!(percent_decode("%zz").is_none());
+        assert!(percent_decode("%2").is_none());
+        assert!(percent_decode("%ff").is_none());
+    }
+}

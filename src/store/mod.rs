@@ -1,0 +1,111 @@
+//! Storage: SQLite in WAL mode with one writer thread and a small pool of readers.
+//!
+//! The only module that names `rusqlite`. Every write job runs inside a transaction on the
+//! writer thread; jobs that queue up while one commits are grouped into the next commit
+//! (group commit), each under its own savepoint, so one failing job never undoes another.
+//! `synchronous=FULL`: a job is acknowledged only after its commit reached the disk.
+
+mod migrations;
+mod pool;
+pub mod users;
+mod writer;
+
+use std::path::Path;
+
+pub use rusqlite::Connection;
+pub use rusqlite::Transaction;
+
+use pool::ReaderPool;
+use writer::Writer;
+
+/// Errors of the storage layer. Details go to the log, never to a client or a peer.
+#[derive(Debug)]
+pub enum StoreError {
+    Sqlite(rusqlite::Error),
+    /// The database was written by a newer hearth.
+    SchemaTooNew {
+        found: i64,
+        known: i64,
+    },
+    /// The writer thread is gone (the server is shutting down).
+    WriterGone,
+    /// The group commit this job was part of failed (rusqlite errors are not `Clone`).
+    CommitFailed(String),
+    /// A uniqueness rule was broken (e.g. a user that exists already).
+    AlreadyExists,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Sqlite(e) => write!(f, "database error: {e}"),
+            StoreError::SchemaTooNew { found, known } => write!(
+                f,
+                "the database schema is version {found}, newer than this hearth knows ({known}); upgrade hearth"
+            ),
+            StoreError::WriterGone => write!(f, "the database writer has stopped"),
+            StoreError::CommitFailed(e) => write!(f, "commit failed: {e}"),
+            StoreError::AlreadyExists => write!(f, "already exists"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(code, _) = &e
+            && code.code == rusqlite::ErrorCode::ConstraintViolation
+        {
+            return StoreError::AlreadyExists;
+        }
+        StoreError::Sqlite(e)
+    }
+}
+
+/// The database: a writer thread and a reader pool over one SQLite file.
+pub struct Store {
+    writer: Writer,
+    readers: ReaderPool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut connection = open_connection(path)?;
+        migrations::apply(&mut connection)?;
+        Ok(Store {
+            writer: Writer::start(connection),
+            readers: ReaderPool::new(path.to_owned(), 4),
+        })
+    }
+
+    /// Runs `job` in a transaction on the writer thread; resolves once it is committed.
+    pub async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.run(job).await
+    }
+
+    /// Runs `job` on a reader connection, off the async executor.
+    pub async fn read<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.readers.run(job).await
+    }
+}
+
+/// Opens a connection with hearth's pragmas. `busy_timeout` lets `hearth user add` write
+/// while the server runs.
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(connection)
+}
