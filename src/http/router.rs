@@ -67,7 +67,21 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/_matrix/client/versions" => client::versions::handle),
     route!(Get "/.well-known/matrix/server" => client::well_known::server),
     route!(Get "/.well-known/matrix/client" => client::well_known::client),
+    route!(Get "/_hearth/test/panic" => test_panic),
 ];
+
+/// Panics on purpose when `HEARTH_TEST_PANIC_ROUTE=1`, so that a test can prove a panicking
+/// request costs that request only (STYLE 4.2); otherwise it does not exist.
+async fn test_panic(_server: &Server, _request: Request) -> ApiResult {
+    if std::env::var_os("HEARTH_TEST_PANIC_ROUTE").is_some_and(|v| v == "1") {
+        panic!("deliberate panic for the panic-isolation test");
+    }
+    Err(crate::proto::errcode::MatrixError::new(
+        404,
+        crate::proto::errcode::ErrCode::Unrecognized,
+        "unrecognized request",
+    ))
+}
 
 /// The outcome of looking a request up in the table.
 pub enum Lookup<'r> {
