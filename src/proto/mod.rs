@@ -5,6 +5,12 @@
 
 pub mod canonical_json;
 pub mod errcode;
+pub mod event_format;
+pub mod hashes;
+pub mod id;
 pub mod pdu;
+pub mod redaction;
+#[cfg(test)]
+mod robustness_tests;
 pub mod room_version;
 pub mod signing;
