@@ -37,7 +37,8 @@ pub(super) fn sort<'a>(
     let mut position_of_power_levels: HashMap<String, Option<usize>> = HashMap::new();
     let mut keys: HashMap<&'a str, (Reverse<usize>, i64)> = HashMap::new();
     for pdu in &remaining {
-        let position = mainline_position(events, pdu, &mainline_index, &mut position_of_power_levels);
+        let position =
+            mainline_position(events, pdu, &mainline_index, &mut position_of_power_levels);
         // ∞ (`None`) sorts first, then the greatest index.
         let position_key = Reverse(position.unwrap_or(usize::MAX));
         keys.insert(pdu.event_id(), (position_key, pdu.origin_server_ts()));
@@ -45,7 +46,9 @@ pub(super) fn sort<'a>(
     remaining.sort_by(|x, y| {
         let x_key = keys.get(x.event_id());
         let y_key = keys.get(y.event_id());
-        x_key.cmp(&y_key).then_with(|| x.event_id().cmp(y.event_id()))
+        x_key
+            .cmp(&y_key)
+            .then_with(|| x.event_id().cmp(y.event_id()))
     });
     remaining
 }

@@ -19,6 +19,8 @@ mod v1;
 mod v2;
 
 #[cfg(test)]
+mod test_dag;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_v1;
@@ -50,7 +52,10 @@ impl fmt::Display for StateResError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StateResError::MissingEvent(event_id) => {
-                write!(f, "state resolution needs event {event_id}, which was not supplied")
+                write!(
+                    f,
+                    "state resolution needs event {event_id}, which was not supplied"
+                )
             }
             StateResError::AuthChainCountMismatch { forks, auth_chains } => write!(
                 f,
@@ -116,12 +121,22 @@ pub fn resolve_with_rejected<'a>(
     }
     match rules.state_res {
         StateResAlgorithm::V1 => v1::resolve(&events, unconflicted, &conflicted),
-        StateResAlgorithm::V2 => {
-            v2::resolve(&events, forks, auth_chains, unconflicted, &conflicted, v2::Variant::V2)
-        }
-        StateResAlgorithm::V2_1 => {
-            v2::resolve(&events, forks, auth_chains, unconflicted, &conflicted, v2::Variant::V2_1)
-        }
+        StateResAlgorithm::V2 => v2::resolve(
+            &events,
+            forks,
+            auth_chains,
+            unconflicted,
+            &conflicted,
+            v2::Variant::V2,
+        ),
+        StateResAlgorithm::V2_1 => v2::resolve(
+            &events,
+            forks,
+            auth_chains,
+            unconflicted,
+            &conflicted,
+            v2::Variant::V2_1,
+        ),
     }
 }
 
@@ -180,7 +195,11 @@ impl<'a> Events<'_, 'a> {
     /// (spec: rooms/v12 "Authorisation rules", rule 3.2) but is implied by the room ID
     /// (rule 2), so it is added here: the auth rules and the sender's power level need it.
     fn auth_event_ids(&self, pdu: &'a Pdu) -> Vec<String> {
-        let mut ids: Vec<String> = pdu.auth_event_ids().into_iter().map(str::to_owned).collect();
+        let mut ids: Vec<String> = pdu
+            .auth_event_ids()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         if self.rules.room_id_is_create_event_hash
             && pdu.kind() != "m.room.create"
             && let Some(opaque) = pdu.room_id().and_then(|room_id| room_id.strip_prefix('!'))

@@ -19,10 +19,7 @@ pub(super) fn sort<'a>(
     events: &Events<'_, 'a>,
     selected: &[&'a Pdu],
 ) -> Result<Vec<&'a Pdu>, StateResError> {
-    let by_id: HashMap<&str, &'a Pdu> = selected
-        .iter()
-        .map(|pdu| (pdu.event_id(), *pdu))
-        .collect();
+    let by_id: HashMap<&str, &'a Pdu> = selected.iter().map(|pdu| (pdu.event_id(), *pdu)).collect();
 
     // For each event, how many selected events must come before it, and which selected
     // events wait for it.

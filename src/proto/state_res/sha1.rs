@@ -7,7 +7,13 @@
 /// The SHA-1 digest of `data`. Comparing digests as byte arrays orders them like the
 /// hex strings Synapse compares (`hashlib.sha1(event_id).hexdigest()`).
 pub(super) fn digest(data: &[u8]) -> [u8; 20] {
-    let mut state: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut state: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     let mut message = data.to_vec();
     let bit_length = (data.len() as u64).wrapping_mul(8);
     message.push(0x80);
@@ -81,6 +87,9 @@ mod tests {
             assert_eq!(hex(digest(input.as_bytes())), expected, "sha1({input:?})");
         }
         let million_a = vec![b'a'; 1_000_000];
-        assert_eq!(hex(digest(&million_a)), "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+        assert_eq!(
+            hex(digest(&million_a)),
+            "34aa973cd4c4daa4f61eeb2bdbad27316534016f"
+        );
     }
 }

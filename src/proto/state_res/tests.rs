@@ -1,264 +1,15 @@
-//! State resolution v2 / v2.1 tests on hand-built DAGs, plus the harness the v1 tests
-//! share: events are given a node name, a sender, a type, a state key and content; edges
-//! are chains of prev_events; the harness walks the DAG in topological order, resolving
-//! the state at every merge, and picks auth events from the state before each event.
+//! State resolution v2 / v2.1 tests on hand-built DAGs (harness in `test_dag.rs`).
 //!
-//! The v2 scenarios and their expected states are Synapse's (tests/state/test_v2.py); the
-//! harness orders and timestamps events the same way so the tie-breaks agree.
+//! The v2 scenarios and their expected states are Synapse's (tests/state/test_v2.py).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use serde_json::json;
 
-use serde_json::{Value, json};
-
-use super::{StateMap, StateResError, resolve, resolve_with_rejected};
-use crate::proto::pdu::Pdu;
+use super::StateMap;
+use super::test_dag::{
+    ALICE, BOB, CHARLIE, Dag, EVELYN, ZARA, check, id, member, message, power, state, topic,
+    users_with_alice,
+};
 use crate::proto::room_version::RoomRules;
-
-pub(super) const ALICE: &str = "@alice:example.com";
-pub(super) const BOB: &str = "@bob:example.com";
-pub(super) const CHARLIE: &str = "@charlie:example.com";
-pub(super) const EVELYN: &str = "@evelyn:example.com";
-pub(super) const ZARA: &str = "@zara:example.com";
-
-/// An event before it is placed in the DAG.
-pub(super) struct Node {
-    name: &'static str,
-    sender: &'static str,
-    kind: &'static str,
-    state_key: Option<&'static str>,
-    content: Value,
-}
-
-pub(super) fn state(name: &'static str, sender: &'static str, kind: &'static str, state_key: &'static str, content: Value) -> Node {
-    Node { name, sender, kind, state_key: Some(state_key), content }
-}
-
-pub(super) fn member(name: &'static str, sender: &'static str, target: &'static str, membership: &str) -> Node {
-    state(name, sender, "m.room.member", target, json!({"membership": membership}))
-}
-
-pub(super) fn power(name: &'static str, sender: &'static str, content: Value) -> Node {
-    state(name, sender, "m.room.power_levels", "", content)
-}
-
-pub(super) fn topic(name: &'static str, sender: &'static str) -> Node {
-    state(name, sender, "m.room.topic", "", json!({"topic": name}))
-}
-
-pub(super) fn message(name: &'static str, sender: &'static str) -> Node {
-    Node { name, sender, kind: "m.room.message", state_key: None, content: json!({"body": name}) }
-}
-
-/// The event ID of a node: `$NAME:example.com`.
-pub(super) fn id(name: &str) -> String {
-    format!("${name}:example.com")
-}
-
-/// The room every scenario starts from (Synapse's INITIAL_EVENTS). In v12 Alice is a
-/// creator and may not be listed in `users`.
-fn initial_nodes(rules: &RoomRules) -> Vec<Node> {
-    let users = if rules.creators_have_infinite_power { json!({}) } else { json!({ALICE: 100}) };
-    vec![
-        state("CREATE", ALICE, "m.room.create", "", json!({"creator": ALICE, "room_version": rules.version})),
-        member("IMA", ALICE, ALICE, "join"),
-        power("IPOWER", ALICE, json!({"users": users})),
-        state("IJR", ALICE, "m.room.join_rules", "", json!({"join_rule": "public"})),
-        member("IMB", BOB, BOB, "join"),
-        member("IMC", CHARLIE, CHARLIE, "join"),
-        member("IMZ", ZARA, ZARA, "join"),
-        message("START", ZARA),
-        message("END", ZARA),
-    ]
-}
-
-const INITIAL_EDGES: &[&str] = &["START", "IMZ", "IMC", "IMB", "IJR", "IPOWER", "IMA", "CREATE"];
-
-/// A built DAG: the events by ID and the state after each node.
-pub(super) struct Dag {
-    pub(super) rules: RoomRules,
-    pub(super) events: HashMap<String, Pdu>,
-    pub(super) state_after: HashMap<&'static str, StateMap>,
-}
-
-impl Dag {
-    /// Builds the initial events plus `nodes`, linked by `edges` (chains `[A, B, C]` mean
-    /// A's prev_events include B and B's include C).
-    pub(super) fn build(rules: RoomRules, nodes: Vec<Node>, edges: &[&[&'static str]]) -> Dag {
-        let mut prevs: BTreeMap<&'static str, BTreeSet<&'static str>> = BTreeMap::new();
-        let mut by_name: HashMap<&'static str, Node> = HashMap::new();
-        for node in initial_nodes(&rules).into_iter().chain(nodes) {
-            prevs.insert(node.name, BTreeSet::new());
-            by_name.insert(node.name, node);
-        }
-        for chain in std::iter::once(INITIAL_EDGES).chain(edges.iter().copied()) {
-            for pair in chain.windows(2) {
-                prevs.entry(pair[0]).or_default().insert(pair[1]);
-            }
-        }
-        let mut dag = Dag { rules, events: HashMap::new(), state_after: HashMap::new() };
-        // Topological order, smallest name first among the ready nodes (as Synapse's
-        // harness does); the timestamp is the position in this order.
-        let mut done: BTreeSet<&'static str> = BTreeSet::new();
-        let mut timestamp = 0;
-        while done.len() < prevs.len() {
-            let ready = prevs
-                .iter()
-                .find(|(name, before)| !done.contains(*name) && before.iter().all(|p| done.contains(p)))
-                .map(|(name, _)| *name)
-                .expect("test DAG has a cycle");
-            let node = by_name.remove(ready).expect("every node is defined");
-            let before = dag.state_before(&prevs[ready]);
-            dag.add(node, &prevs[ready], before, timestamp);
-            done.insert(ready);
-            timestamp += 1;
-        }
-        dag
-    }
-
-    fn state_before(&self, prev_names: &BTreeSet<&'static str>) -> StateMap {
-        let forks: Vec<StateMap> = prev_names.iter().map(|name| self.state_after[name].clone()).collect();
-        match forks.len() {
-            0 => StateMap::new(),
-            1 => forks[0].clone(),
-            _ => self.resolve(&forks).expect("resolution inside the test DAG"),
-        }
-    }
-
-    /// Resolves `forks` and checks that every order of the forks gives the same state.
-    pub(super) fn resolve(&self, forks: &[StateMap]) -> Result<StateMap, StateResError> {
-        let chains: Vec<BTreeSet<String>> = forks.iter().map(|fork| self.auth_chain(fork)).collect();
-        let fetch = |event_id: &str| self.events.get(event_id);
-        let result = resolve(&self.rules, forks, &chains, fetch);
-        for order in permutations(forks.len()) {
-            let permuted: Vec<StateMap> = order.iter().map(|&i| forks[i].clone()).collect();
-            let permuted_chains: Vec<BTreeSet<String>> = order.iter().map(|&i| chains[i].clone()).collect();
-            let again = resolve(&self.rules, &permuted, &permuted_chains, fetch);
-            assert_eq!(again, result, "fork order {order:?} changed the result");
-        }
-        result
-    }
-
-    /// The full auth chain of a state: every event reachable through auth_events.
-    pub(super) fn auth_chain(&self, fork: &StateMap) -> BTreeSet<String> {
-        let mut chain = BTreeSet::new();
-        let mut stack: Vec<&str> = fork.values().map(String::as_str).collect();
-        while let Some(event_id) = stack.pop() {
-            for auth_id in self.events[event_id].auth_event_ids() {
-                if chain.insert(auth_id.to_owned()) {
-                    stack.push(auth_id);
-                }
-            }
-        }
-        chain
-    }
-
-    fn add(&mut self, node: Node, prevs: &BTreeSet<&'static str>, before: StateMap, timestamp: i64) {
-        let create_id = id("CREATE");
-        let v12 = self.rules.room_id_is_create_event_hash;
-        // Spec: s2s "Auth events selection" (the create event left out in v12).
-        let mut keys = vec![("m.room.power_levels", ""), ("m.room.member", node.sender)];
-        if !v12 {
-            keys.push(("m.room.create", ""));
-        }
-        if node.kind == "m.room.member" {
-            let target = node.state_key.unwrap_or("");
-            keys.push(("m.room.member", target));
-            if matches!(node.content["membership"].as_str(), Some("join" | "invite" | "knock")) {
-                keys.push(("m.room.join_rules", ""));
-            }
-        }
-        let auth_events: BTreeSet<String> = keys
-            .iter()
-            .filter_map(|(kind, key)| before.get(&(kind.to_string(), key.to_string())).cloned())
-            .collect();
-        let depth = prevs.iter().map(|p| self.events[&id(p)].depth()).max().unwrap_or(0) + 1;
-        let prev_ids: Vec<String> = prevs.iter().map(|p| id(p)).collect();
-        let mut object = json!({
-            "type": node.kind,
-            "sender": node.sender,
-            "content": node.content,
-            "origin_server_ts": timestamp,
-            "depth": depth,
-            "prev_events": prev_ids,
-            "auth_events": auth_events,
-        });
-        // v12 room IDs are the create event's ID with `!`; the create event has none.
-        if node.name != "CREATE" || !v12 {
-            let room_id = if v12 { create_id.replacen('$', "!", 1) } else { "!room:example.com".to_owned() };
-            object["room_id"] = json!(room_id);
-        }
-        if let Some(state_key) = node.state_key {
-            object["state_key"] = json!(state_key);
-        }
-        let event_id = id(node.name);
-        let mut after = before;
-        if let Some(state_key) = node.state_key {
-            after.insert((node.kind.to_owned(), state_key.to_owned()), event_id.clone());
-        }
-        let Value::Object(map) = object else { unreachable!("built as an object") };
-        self.events.insert(event_id.clone(), Pdu::new(event_id, map));
-        self.state_after.insert(node.name, after);
-    }
-
-    /// The state at END minus what is unchanged since START, plus the `expected` keys.
-    pub(super) fn end_changes(&self, expected: &BTreeMap<(String, String), String>) -> BTreeMap<(String, String), String> {
-        let start = &self.state_after["START"];
-        self.state_after["END"]
-            .iter()
-            .filter(|(key, value)| expected.contains_key(*key) || start.get(*key) != Some(*value))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect()
-    }
-
-    /// The `(type, state_key)` of a node, mapped to its ID.
-    pub(super) fn entries(&self, names: &[&str]) -> BTreeMap<(String, String), String> {
-        names
-            .iter()
-            .map(|name| {
-                let pdu = &self.events[&id(name)];
-                let key = (pdu.kind().to_owned(), pdu.state_key().unwrap_or_default().to_owned());
-                (key, id(name))
-            })
-            .collect()
-    }
-}
-
-/// Power levels content with `users`, plus Alice at 100 where she is not a creator with
-/// infinite power (v12 forbids listing creators).
-pub(super) fn users_with_alice(rules: &RoomRules, mut users: Value) -> Value {
-    if !rules.creators_have_infinite_power {
-        users[ALICE] = json!(100);
-    }
-    json!({ "users": users })
-}
-
-/// Builds the DAG and asserts that the state at END changed exactly in `expected`.
-pub(super) fn check(rules: RoomRules, nodes: Vec<Node>, edges: &[&[&'static str]], expected: &[&str]) {
-    let dag = Dag::build(rules, nodes, edges);
-    let expected = dag.entries(expected);
-    assert_eq!(dag.end_changes(&expected), expected);
-}
-
-/// Every ordering of `0..n` (Heap's algorithm, iteratively).
-pub(super) fn permutations(n: usize) -> Vec<Vec<usize>> {
-    let mut current: Vec<usize> = (0..n).collect();
-    let mut out = vec![current.clone()];
-    let mut counters = vec![0; n];
-    let mut i = 1;
-    while i < n {
-        if counters[i] < i {
-            let swap_with = if i % 2 == 0 { 0 } else { counters[i] };
-            current.swap(swap_with, i);
-            out.push(current.clone());
-            counters[i] += 1;
-            i = 1;
-        } else {
-            counters[i] = 0;
-            i += 1;
-        }
-    }
-    out
-}
 
 /// The v2 room versions the Synapse scenarios run under (both auth rule eras).
 const V2_ROOMS: [RoomRules; 3] = [RoomRules::V2, RoomRules::V6, RoomRules::V11];
@@ -286,7 +37,13 @@ fn ban_wins_over_concurrent_power_levels_change() {
 fn join_rules_change_beats_concurrent_join() {
     for rules in V2_ROOMS {
         let nodes = vec![
-            state("JR", ALICE, "m.room.join_rules", "", json!({"join_rule": "private"})),
+            state(
+                "JR",
+                ALICE,
+                "m.room.join_rules",
+                "",
+                json!({"join_rule": "private"}),
+            ),
             member("ME", EVELYN, EVELYN, "join"),
         ];
         let edges: &[&[&str]] = &[&["END", "JR", "START"], &["END", "ME", "START"]];
@@ -301,8 +58,16 @@ fn offtopic_power_levels() {
     for rules in V2_ROOMS {
         let nodes = vec![
             power("PA", ALICE, json!({"users": {ALICE: 100, BOB: 50}})),
-            power("PB", BOB, json!({"users": {ALICE: 100, BOB: 50, CHARLIE: 50}})),
-            power("PC", CHARLIE, json!({"users": {ALICE: 100, BOB: 50, CHARLIE: 0}})),
+            power(
+                "PB",
+                BOB,
+                json!({"users": {ALICE: 100, BOB: 50, CHARLIE: 50}}),
+            ),
+            power(
+                "PC",
+                CHARLIE,
+                json!({"users": {ALICE: 100, BOB: 50, CHARLIE: 0}}),
+            ),
         ];
         let edges: &[&[&str]] = &[&["END", "PC", "PB", "PA", "START"], &["END", "PA"]];
         check(rules, nodes, edges, &["PC"]);
@@ -321,8 +86,10 @@ fn topic_after_demotion_loses() {
             power("PB", BOB, json!({"users": {ALICE: 100, BOB: 50}})),
             topic("T3", BOB),
         ];
-        let edges: &[&[&str]] =
-            &[&["END", "PA2", "T2", "PA1", "T1", "START"], &["END", "T3", "PB", "PA1"]];
+        let edges: &[&[&str]] = &[
+            &["END", "PA2", "T2", "PA1", "T1", "START"],
+            &["END", "T3", "PB", "PA1"],
+        ];
         check(rules, nodes, edges, &["PA2", "T2"]);
     }
 }
@@ -401,33 +168,44 @@ fn ban_vs_concurrent_message() {
     }
 }
 
-/// Alice gives Bob full power (P0); then Bob (PB, sent first) and Alice (PZ) race to
-/// change the power levels. Returns the winner's name.
-fn power_race_winner(rules: RoomRules) -> &'static str {
+/// Alice gives Bob full power (P0); then, concurrently, Bob bans Charlie (BC, sent first)
+/// and Alice takes Bob's power away (PZ). Returns the state at END for the two keys as
+/// node names: (Charlie's membership, power levels).
+fn ban_vs_demotion(rules: RoomRules) -> (String, String) {
     let nodes = vec![
         power("P0", ALICE, users_with_alice(&rules, json!({BOB: 100}))),
-        power("PB", BOB, users_with_alice(&rules, json!({BOB: 100, CHARLIE: 100}))),
+        member("BC", BOB, CHARLIE, "ban"),
         power("PZ", ALICE, users_with_alice(&rules, json!({BOB: 0}))),
     ];
-    let edges: &[&[&str]] = &[&["END", "PZ", "P0", "START"], &["END", "PB", "P0"]];
+    let edges: &[&[&str]] = &[&["END", "PZ", "P0", "START"], &["END", "BC", "P0"]];
     let dag = Dag::build(rules, nodes, edges);
-    let key = ("m.room.power_levels".to_owned(), String::new());
-    let winner = dag.state_after["END"][&key].clone();
-    if winner == id("PB") { "PB" } else if winner == id("PZ") { "PZ" } else { "other" }
+    let name_at = |kind: &str, state_key: &str| {
+        let event_id = &dag.state_after["END"][&(kind.to_owned(), state_key.to_owned())];
+        event_id
+            .trim_start_matches('$')
+            .trim_end_matches(":example.com")
+            .to_owned()
+    };
+    (
+        name_at("m.room.member", CHARLIE),
+        name_at("m.room.power_levels", ""),
+    )
 }
 
-// v11: Alice and Bob have equal power, so the earlier change (Bob's) goes first and
+// v11: Alice and Bob have equal power, so the earlier event (Bob's ban) goes first, and
 // Alice may then not demote a user as powerful as herself.
 #[test]
 fn equal_power_race_goes_to_the_earlier_event() {
-    assert_eq!(power_race_winner(RoomRules::V11), "PB");
+    let (charlie, power_levels) = ban_vs_demotion(RoomRules::V11);
+    assert_eq!((charlie.as_str(), power_levels.as_str()), ("BC", "P0"));
 }
 
-// v12: Alice is the creator, so her change is ordered first and Bob's is then refused.
-// Spec: rooms/v12 "room creators have infinitely high power level".
+// v12: Alice is a creator, so her demotion is ordered first and Bob's ban is then refused.
+// Spec: rooms/v12 "Room creators have infinitely high power level".
 #[test]
-fn creator_wins_power_race_in_v12() {
-    assert_eq!(power_race_winner(RoomRules::V12), "PZ");
+fn creator_wins_race_in_v12() {
+    let (charlie, power_levels) = ban_vs_demotion(RoomRules::V12);
+    assert_eq!((charlie.as_str(), power_levels.as_str()), ("IMC", "PZ"));
 }
 
 /// Two hand-made forks around Bob's topic T: it was sent while Bob was joined (its auth
@@ -453,5 +231,8 @@ fn topic_before_ban(rules: RoomRules) -> StateMap {
 fn empty_start_map_checks_events_against_their_own_auth_events() {
     let topic_key = ("m.room.topic".to_owned(), String::new());
     assert_eq!(topic_before_ban(RoomRules::V11).get(&topic_key), None);
-    assert_eq!(topic_before_ban(RoomRules::V12).get(&topic_key), Some(&id("T")));
+    assert_eq!(
+        topic_before_ban(RoomRules::V12).get(&topic_key),
+        Some(&id("T"))
+    );
 }

@@ -59,7 +59,12 @@ fn resolve_auth_key(
     event_ids: &BTreeSet<String>,
 ) -> Result<Option<String>, StateResError> {
     let mut ordered = fetch_all(events, event_ids)?;
-    ordered.sort_by_key(|pdu| (pdu.depth(), Reverse(sha1::digest(pdu.event_id().as_bytes()))));
+    ordered.sort_by_key(|pdu| {
+        (
+            pdu.depth(),
+            Reverse(sha1::digest(pdu.event_id().as_bytes())),
+        )
+    });
     let mut ordered = ordered.into_iter();
     let Some(mut current) = ordered.next() else {
         return Ok(None);
@@ -82,7 +87,12 @@ fn resolve_other_key(
     event_ids: &BTreeSet<String>,
 ) -> Result<Option<String>, StateResError> {
     let mut ordered = fetch_all(events, event_ids)?;
-    ordered.sort_by_key(|pdu| (Reverse(pdu.depth()), sha1::digest(pdu.event_id().as_bytes())));
+    ordered.sort_by_key(|pdu| {
+        (
+            Reverse(pdu.depth()),
+            sha1::digest(pdu.event_id().as_bytes()),
+        )
+    });
     let winner = ordered
         .iter()
         .find(|pdu| check_in(events, state, pdu, None))
@@ -94,7 +104,10 @@ fn fetch_all<'a>(
     events: &Events<'_, 'a>,
     event_ids: &BTreeSet<String>,
 ) -> Result<Vec<&'a Pdu>, StateResError> {
-    event_ids.iter().map(|event_id| events.get(event_id)).collect()
+    event_ids
+        .iter()
+        .map(|event_id| events.get(event_id))
+        .collect()
 }
 
 /// Whether the auth rules allow `pdu` in `state`, with `overlay` (a key and the event

@@ -106,7 +106,10 @@ fn auth_difference<'s>(forks: &'s [StateMap], auth_chains: &'s [BTreeSet<String>
 /// conflicted event to another, endpoints included. An event is on such a path exactly
 /// when it is reachable from a conflicted event and a conflicted event is reachable from
 /// it, so: walk down from the conflicted events, then back up from them over the edges seen.
-fn conflicted_subgraph(events: &Events<'_, '_>, conflicted_ids: &BTreeSet<&str>) -> BTreeSet<String> {
+pub(super) fn conflicted_subgraph(
+    events: &Events<'_, '_>,
+    conflicted_ids: &BTreeSet<&str>,
+) -> BTreeSet<String> {
     // Down: everything reachable from the conflicted events, with reversed edges.
     let mut reached: HashSet<String> = HashSet::new();
     let mut referenced_by: HashMap<String, Vec<String>> = HashMap::new();
@@ -119,7 +122,10 @@ fn conflicted_subgraph(events: &Events<'_, '_>, conflicted_ids: &BTreeSet<&str>)
             continue;
         };
         for auth_id in events.auth_event_ids(pdu) {
-            referenced_by.entry(auth_id.clone()).or_default().push(event_id.clone());
+            referenced_by
+                .entry(auth_id.clone())
+                .or_default()
+                .push(event_id.clone());
             stack.push(auth_id);
         }
     }
@@ -146,8 +152,10 @@ fn with_auth_chain_members<'a>(
     full_conflicted: &BTreeMap<&str, &'a Pdu>,
 ) -> Vec<&'a Pdu> {
     let mut selected: Vec<&'a Pdu> = power_events.to_vec();
-    let mut selected_ids: HashSet<String> =
-        power_events.iter().map(|pdu| pdu.event_id().to_owned()).collect();
+    let mut selected_ids: HashSet<String> = power_events
+        .iter()
+        .map(|pdu| pdu.event_id().to_owned())
+        .collect();
     let mut visited: HashSet<String> = HashSet::new();
     let mut stack: Vec<&'a Pdu> = power_events.to_vec();
     while let Some(pdu) = stack.pop() {
