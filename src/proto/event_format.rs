@@ -13,7 +13,9 @@
 use serde_json::{Map, Value};
 
 use super::canonical_json::{self, JsonError, MAX_SAFE_INTEGER};
+use super::hashes::event_id_for;
 use super::id::{EventId, IdError, RoomId, UserId};
+use super::pdu::Pdu;
 use super::room_version::{EventIdFormat, RoomRules};
 
 /// At most this many `prev_events` (spec: `auth_events_prev_events_v4.yaml`; Synapse
@@ -25,6 +27,8 @@ pub const MAX_AUTH_EVENTS: usize = 10;
 /// Why an event is not a well-formed PDU for its room version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormatError {
+    /// The bytes are not JSON (`parse_pdu` only), or not an object.
+    Json(JsonError),
     /// v6+: a value with no canonical JSON form.
     NotCanonical(JsonError),
     /// A required field is absent.
@@ -49,7 +53,7 @@ pub enum FormatError {
 impl std::fmt::Display for FormatError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FormatError::NotCanonical(e) => write!(f, "{e}"),
+            FormatError::Json(e) | FormatError::NotCanonical(e) => write!(f, "{e}"),
             FormatError::MissingField(field) => write!(f, "missing field '{field}'"),
             FormatError::WrongType(field) => write!(f, "field '{field}' has the wrong type"),
             FormatError::InvalidId { field, error } => write!(f, "'{field}': {error}"),
@@ -69,6 +73,41 @@ impl std::fmt::Display for FormatError {
 }
 
 impl std::error::Error for FormatError {}
+
+/// Parses a PDU as received over federation: JSON (strict from v6, lenient before), the
+/// format check, and the event ID (computed from v3, the `event_id` field before).
+///
+/// Size limits are left to the caller (`canonical_json::check_pdu_size_limits`), because
+/// some oversize events are stored as rejected rather than dropped; content hashes and
+/// signatures to `hashes`.
+pub fn parse_pdu(rules: &RoomRules, bytes: &[u8]) -> Result<Pdu, FormatError> {
+    let parsed = match rules.strict_canonical_json {
+        true => canonical_json::parse_strict(bytes),
+        false => canonical_json::parse_lenient(bytes),
+    };
+    let event = match parsed {
+        Ok(Value::Object(event)) => event,
+        Ok(_) => return Err(FormatError::Json(JsonError::NotAnObject)),
+        Err(JsonError::NumberNotCanonical(number)) => {
+            return Err(FormatError::NotCanonical(JsonError::NumberNotCanonical(
+                number,
+            )));
+        }
+        Err(error) => return Err(FormatError::Json(error)),
+    };
+    pdu_from_object(rules, event)
+}
+
+/// `parse_pdu` for an event already parsed into a JSON object (for instance one PDU of a
+/// transaction body parsed as a whole). The object must come from `parse_strict` or
+/// `parse_lenient` as the room version requires.
+pub fn pdu_from_object(rules: &RoomRules, event: Map<String, Value>) -> Result<Pdu, FormatError> {
+    check_event_format(rules, &event)?;
+    // INVARIANT: the format check required a string `event_id` where the ID is explicit.
+    let event_id =
+        event_id_for(rules, &event).map_err(|_| FormatError::MissingField("event_id"))?;
+    Ok(Pdu::new(event_id, event))
+}
 
 /// Checks that `event` has the fields its room version requires, with the right types.
 ///

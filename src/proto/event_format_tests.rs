@@ -372,3 +372,33 @@ fn auth_selection() {
             .contains(&"m.room.member/@carol:z".to_owned())
     );
 }
+
+#[test]
+fn parse_pdu_per_version() {
+    for rules in R::ALL {
+        let text = serde_json::to_vec(&Value::Object(valid(&rules))).unwrap();
+        let pdu = parse_pdu(&rules, &text).unwrap();
+        let expected_id = super::super::hashes::event_id_for(&rules, pdu.json()).unwrap();
+        assert_eq!(pdu.event_id(), expected_id);
+        assert_eq!(pdu.sender(), "@a:x");
+    }
+    assert_eq!(
+        parse_pdu(&R::V1, b"[1]"),
+        Err(FormatError::Json(JsonError::NotAnObject))
+    );
+    assert!(matches!(
+        parse_pdu(&R::V10, b"{"),
+        Err(FormatError::Json(JsonError::Syntax(_)))
+    ));
+    let mut float = valid(&R::V10);
+    float.insert("content".into(), json!({"f": 1.5}));
+    let text = serde_json::to_vec(&Value::Object(float)).unwrap();
+    let not_canonical = Err(FormatError::NotCanonical(JsonError::NumberNotCanonical(
+        "1.5".into(),
+    )));
+    assert_eq!(parse_pdu(&R::V10, &text), not_canonical);
+    let mut float_v5 = valid(&R::V5);
+    float_v5.insert("content".into(), json!({"f": 1.5}));
+    let text = serde_json::to_vec(&Value::Object(float_v5)).unwrap();
+    assert!(parse_pdu(&R::V5, &text).is_ok());
+}

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::canonical_json::{
     self, check_pdu_size_limits, encode_lenient, parse_lenient, parse_strict,
 };
-use super::event_format::{auth_event_types, check_event_format};
+use super::event_format::{auth_event_types, check_event_format, parse_pdu};
 use super::hashes::{
     check_content_hash, content_hash, event_id_for, reference_hash, room_id_for_create_event,
     servers_that_must_sign, sign_event, verify_event_signature,
@@ -209,6 +209,11 @@ fn exercise_bytes(bytes: &[u8]) -> Option<Map<String, Value>> {
     if let Ok(value) = parse_strict(bytes) {
         let encoded = canonical_json::encode(&value).expect("strictly parsed JSON is canonical");
         assert_eq!(parse_strict(encoded.as_bytes()), Ok(value));
+    }
+    for rules in [RoomRules::V1, RoomRules::V4, RoomRules::V12] {
+        if let Ok(pdu) = parse_pdu(&rules, bytes) {
+            assert_eq!(pdu.event_id(), event_id_for(&rules, pdu.json()).unwrap());
+        }
     }
     let value = parse_lenient(bytes).ok()?;
     let _ = encode_lenient(&value);
