@@ -111,6 +111,9 @@ pub fn pdu_from_object(rules: &RoomRules, event: Map<String, Value>) -> Result<P
 
 /// Checks that `event` has the fields its room version requires, with the right types.
 ///
+/// Run `canonical_json::check_pdu_size_limits` first: an ID over 255 bytes fails to parse
+/// here (a drop), while the size check says when Synapse would store it as rejected.
+///
 /// Identifier fields are parsed (`sender`, `room_id`, v1–2 `event_id`); the entries of
 /// `prev_events`/`auth_events` are only checked to be strings (an unknown ID is a matter
 /// for fetching, not format). Content is not inspected beyond being an object, except the
