@@ -3,6 +3,7 @@
 //! Everything here takes data and returns data (see DESIGN.md, "Sans-I/O core"), so that
 //! the rules of the Matrix specification can be tested exhaustively without a server.
 
+pub mod auth;
 pub mod canonical_json;
 pub mod errcode;
 pub mod event_format;

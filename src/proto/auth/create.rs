@@ -1,12 +1,12 @@
 //! The `m.room.create` event: its own auth rule (rule 1), and who the room's creators are
 //! (the `creator` of v1–10, the create `sender` from v11, plus `additional_creators` in v12).
 //!
-//! Also the small, lenient readers of user IDs and server names the rules need. These stay
-//! private to `auth` and should give way to `proto::id` once that module exists.
+//! Also the lenient reading of server names out of IDs that the rules compare.
 
 use serde_json::Value;
 
 use super::AuthError;
+use crate::proto::id::UserId;
 use crate::proto::pdu::Pdu;
 use crate::proto::room_version::RoomRules;
 
@@ -70,7 +70,10 @@ pub(super) fn is_creator(rules: &RoomRules, create: &Pdu, user_id: &str) -> bool
 
 /// "The creator" of rules 5.3.1 and of the default power levels: `content.creator` in
 /// v1–10, the create event's sender from v11.
-pub(super) fn creator_before_power_levels<'a>(rules: &RoomRules, create: &'a Pdu) -> Option<&'a str> {
+pub(super) fn creator_before_power_levels<'a>(
+    rules: &RoomRules,
+    create: &'a Pdu,
+) -> Option<&'a str> {
     if rules.use_room_create_sender {
         Some(create.sender())
     } else {
@@ -83,43 +86,8 @@ pub(super) fn server_name_of(id: &str) -> Option<&str> {
     id.split_once(':').map(|(_, server_name)| server_name)
 }
 
-/// A user ID as other servers may send it (spec: appendices, "Historical User IDs"):
-/// `@`, any localpart without `:`, then a server name; at most 255 bytes.
+/// A user ID as other servers may send it (spec: appendices, "Historical User IDs"),
+/// the validation `sender` gets.
 pub(super) fn is_valid_user_id(user_id: &str) -> bool {
-    user_id.len() <= 255
-        && user_id
-            .strip_prefix('@')
-            .and_then(|rest| rest.split_once(':'))
-            .is_some_and(|(_, server_name)| is_valid_server_name(server_name))
-}
-
-/// Spec: appendices, "Server Name": a DNS name, IPv4 or bracketed IPv6 literal, and an
-/// optional port.
-fn is_valid_server_name(server_name: &str) -> bool {
-    let (host_ok, rest) = match server_name.strip_prefix('[') {
-        Some(bracketed) => match bracketed.split_once(']') {
-            Some((literal, rest)) => {
-                let chars_ok = literal
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
-                (!literal.is_empty() && chars_ok, rest)
-            }
-            None => return false,
-        },
-        None => {
-            let end = server_name.find(':').unwrap_or(server_name.len());
-            let (host, rest) = server_name.split_at(end);
-            let chars_ok = host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-            (!host.is_empty() && chars_ok, rest)
-        }
-    };
-    let port_ok = match rest.strip_prefix(':') {
-        Some(digits) => {
-            (1..=5).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
-        }
-        None => rest.is_empty(),
-    };
-    host_ok && port_ok
+    UserId::parse(user_id).is_ok()
 }

@@ -28,6 +28,8 @@ pub enum AuthError {
     DuplicateAuthEvent { kind: String, state_key: String },
     /// Rule 2.2: an auth event the auth events selection would not pick (v12: the create).
     UnexpectedAuthEvent { kind: String, state_key: String },
+    /// Rule 2: the sender is not a user ID, so no auth event can be selected for it.
+    InvalidSender,
     /// Rule 2.4 (v1–11): no `m.room.create` among the auth events or in the state.
     MissingCreateEvent,
     /// Rule 2.5 (v12: rule 2): this auth event, or the create event, is of another room.
@@ -73,7 +75,10 @@ pub enum AuthError {
         sender_level: i64,
     },
     /// Rules 5.5.4 and 5.6.2: a kick or ban of a user whose power is not below the sender's.
-    TargetPowerNotLower { sender_level: i64, target_level: i64 },
+    TargetPowerNotLower {
+        sender_level: i64,
+        target_level: i64,
+    },
     /// Rule 9 (v12: 9): a `state_key` starting with `@` that is not the sender.
     StateKeyIsAnotherUser,
     /// Rules 10.1–10.3: the new power levels content is not well formed.
@@ -168,13 +173,16 @@ impl fmt::Display for AuthError {
             AuthError::UnexpectedAuthEvent { kind, state_key } => {
                 write!(f, "unexpected auth event ({kind}, {state_key:?})")
             }
+            AuthError::InvalidSender => write!(f, "sender is not a user ID"),
             AuthError::MissingCreateEvent => write!(f, "no create event"),
             AuthError::WrongRoom { event_id } => write!(f, "{event_id} is of another room"),
             AuthError::RoomNotFederated => write!(f, "room is not federated"),
             AuthError::AliasesStateKeyMismatch => {
                 write!(f, "m.room.aliases state_key is not the sender's server")
             }
-            AuthError::MalformedMembership => write!(f, "member event lacks state_key or membership"),
+            AuthError::MalformedMembership => {
+                write!(f, "member event lacks state_key or membership")
+            }
             AuthError::AuthorisingServerNotSigned(user) => {
                 write!(f, "not signed by the server of authorising user {user}")
             }
@@ -216,7 +224,10 @@ impl fmt::Display for AuthError {
             AuthError::StateKeyIsAnotherUser => write!(f, "state_key is another user's ID"),
             AuthError::InvalidPowerLevels(reason) => write!(f, "invalid power levels: {reason}"),
             AuthError::CreatorInPowerLevels { user_id } => {
-                write!(f, "room creator {user_id} must not be in power levels users")
+                write!(
+                    f,
+                    "room creator {user_id} must not be in power levels users"
+                )
             }
             AuthError::PowerLevelChange { key, sender_level } => {
                 write!(f, "power level {sender_level} may not change {key}")
@@ -234,6 +245,7 @@ impl From<&AuthError> for MatrixError {
     fn from(error: &AuthError) -> Self {
         let (status, errcode) = match error {
             AuthError::MalformedMembership
+            | AuthError::InvalidSender
             | AuthError::InvalidAdditionalCreators
             | AuthError::InvalidPowerLevels(_)
             | AuthError::CreatorInPowerLevels { .. } => (400, ErrCode::BadJson),

@@ -32,7 +32,9 @@ pub(super) fn check_member(context: &Context<'_, '_>) -> Result<(), AuthError> {
                 .is_some()
         });
         if !signed {
-            return Err(AuthError::AuthorisingServerNotSigned(authoriser.to_string()));
+            return Err(AuthError::AuthorisingServerNotSigned(
+                authoriser.to_string(),
+            ));
         }
     }
     match membership {
@@ -87,7 +89,9 @@ fn check_join(context: &Context<'_, '_>, target: &str) -> Result<(), AuthError> 
         "invite" => invited_or_joined.then_some(()).ok_or_else(not_allowed),
         "knock" if rules.knocking => invited_or_joined.then_some(()).ok_or_else(not_allowed),
         // Rule 5.3.5 (`restricted` from v8, `knock_restricted` from v10).
-        "restricted" if rules.restricted_join_rule => check_restricted_join(context, invited_or_joined),
+        "restricted" if rules.restricted_join_rule => {
+            check_restricted_join(context, invited_or_joined)
+        }
         "knock_restricted" if rules.knock_restricted_join_rule => {
             check_restricted_join(context, invited_or_joined)
         }
@@ -100,7 +104,10 @@ fn check_join(context: &Context<'_, '_>, target: &str) -> Result<(), AuthError> 
 
 /// Rule 5.3.5: a member may rejoin and an invited user may join; anyone else needs a
 /// joined `join_authorised_via_users_server` with the power to invite.
-fn check_restricted_join(context: &Context<'_, '_>, invited_or_joined: bool) -> Result<(), AuthError> {
+fn check_restricted_join(
+    context: &Context<'_, '_>,
+    invited_or_joined: bool,
+) -> Result<(), AuthError> {
     if invited_or_joined {
         return Ok(());
     }
@@ -137,7 +144,11 @@ fn check_invite(context: &Context<'_, '_>, target: &str) -> Result<(), AuthError
     }
     // Rules 5.4.4–5.4.5.
     let required = context.levels().invite_level();
-    context.require(Action::Invite, required, context.power_level(event.sender()))
+    context.require(
+        Action::Invite,
+        required,
+        context.power_level(event.sender()),
+    )
 }
 
 /// Rule 5.5.
@@ -184,7 +195,11 @@ fn check_ban(context: &Context<'_, '_>, target: &str) -> Result<(), AuthError> {
 }
 
 /// Rules 5.5.4 and 5.6.2: the target's power must be strictly below the sender's.
-fn require_target_below(context: &Context<'_, '_>, target: &str, sender_level: i64) -> Result<(), AuthError> {
+fn require_target_below(
+    context: &Context<'_, '_>,
+    target: &str,
+    sender_level: i64,
+) -> Result<(), AuthError> {
     let target_level = context.power_level(target);
     if target_level < sender_level {
         Ok(())

@@ -33,7 +33,7 @@ use serde_json::Value;
 
 pub use error::{Action, AuthError, ThirdPartyInviteError};
 pub use power_levels::{CREATOR_POWER_LEVEL, PowerLevels, PowerLevelsError, power_level_of_user};
-pub use selection::{auth_types_for_event, check_auth_events};
+pub use selection::check_auth_events;
 
 use crate::proto::pdu::Pdu;
 use crate::proto::room_version::{EventIdFormat, RoomRules};
@@ -94,8 +94,14 @@ pub fn check<'a>(
         return context.require(Action::ThirdPartyInvite, required, sender_level);
     }
     // Rule 8.
-    let required = context.levels().required_level(event.kind(), event.is_state());
-    context.require(Action::Send(event.kind().to_string()), required, sender_level)?;
+    let required = context
+        .levels()
+        .required_level(event.kind(), event.is_state());
+    context.require(
+        Action::Send(event.kind().to_string()),
+        required,
+        sender_level,
+    )?;
     // Rule 9.
     if let Some(state_key) = event.state_key()
         && state_key.starts_with('@')

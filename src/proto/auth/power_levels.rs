@@ -94,7 +94,10 @@ impl PowerLevels {
     /// v1–9 only name `users` in the rule; hearth also rejects an unreadable level
     /// elsewhere, as Synapse cannot use such an event either (its `int()` raises).
     /// `notifications` is not read strictly before v6, where no rule looks at it.
-    pub fn parse(rules: &RoomRules, content: &Map<String, Value>) -> Result<Self, PowerLevelsError> {
+    pub fn parse(
+        rules: &RoomRules,
+        content: &Map<String, Value>,
+    ) -> Result<Self, PowerLevelsError> {
         read(rules, content, true)
     }
 
@@ -203,7 +206,10 @@ pub(super) fn check_change(
     let new = PowerLevels::parse(rules, event.content()).map_err(AuthError::InvalidPowerLevels)?;
     // Rule 10.4 (v12): creators' power cannot be written down, so it cannot be lowered.
     if rules.creators_have_infinite_power
-        && let Some(user_id) = new.users.keys().find(|user| is_creator(rules, create, user))
+        && let Some(user_id) = new
+            .users
+            .keys()
+            .find(|user| is_creator(rules, create, user))
     {
         return Err(AuthError::CreatorInPowerLevels {
             user_id: user_id.clone(),
@@ -225,7 +231,12 @@ pub(super) fn check_change(
     // Rules 10.7–10.8, for `events` and (v6+) `notifications`.
     check_map_change("events", &old.events, &new.events, sender_level)?;
     if rules.limit_notifications_power_levels {
-        check_map_change("notifications", &old.notifications, &new.notifications, sender_level)?;
+        check_map_change(
+            "notifications",
+            &old.notifications,
+            &new.notifications,
+            sender_level,
+        )?;
     }
     // Rules 10.9–10.10: another user's entry may be changed or removed only when it is
     // below the sender's level; no entry may be set above it.
@@ -286,7 +297,15 @@ fn read(
             }
         }
     }
-    let [users_default, events_default, state_default, ban, redact, kick, invite] = named;
+    let [
+        users_default,
+        events_default,
+        state_default,
+        ban,
+        redact,
+        kick,
+        invite,
+    ] = named;
     levels.users_default = users_default;
     levels.events_default = events_default;
     levels.state_default = state_default;
@@ -358,9 +377,7 @@ fn read_level(rules: &RoomRules, value: &Value) -> Option<i64> {
 /// number of leading zeroes (`" +0100 "` is 100). Values beyond i64 are not integers here.
 fn parse_stringy_level(text: &str) -> Option<i64> {
     let trimmed = text.trim();
-    let digits = trimmed
-        .strip_prefix(['+', '-'])
-        .unwrap_or(trimmed);
+    let digits = trimmed.strip_prefix(['+', '-']).unwrap_or(trimmed);
     if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }

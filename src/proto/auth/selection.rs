@@ -1,73 +1,35 @@
-//! The auth events selection (spec: s2s "Auth events selection") and rule 2, which checks
-//! an event's `auth_events` list against it: no duplicates, nothing unselected, the create
-//! event present (v1–11) or absent (v12), and every entry of the same room.
+//! Rule 2, which checks an event's `auth_events` list against the auth events selection
+//! (spec: s2s "Auth events selection", implemented by `event_format::auth_event_types`):
+//! no duplicates, nothing unselected, the create event present (v1–11) or absent (v12),
+//! and every entry of the same room.
 
 use std::collections::HashSet;
 
-use serde_json::Value;
-
 use super::AuthError;
+use crate::proto::event_format::auth_event_types;
+use crate::proto::id::UserId;
 use crate::proto::pdu::Pdu;
 use crate::proto::room_version::RoomRules;
 
-/// The `(type, state_key)` pairs of the state that may authorise `event`: the pairs its
-/// `auth_events` may cite, and the state [`super::check`] reads. Empty for a create event.
-///
-/// v12 leaves out `m.room.create`: the room ID names it instead (rooms/v12 rule 3.2).
-pub fn auth_types_for_event(rules: &RoomRules, event: &Pdu) -> Vec<(String, String)> {
-    if event.kind() == "m.room.create" {
-        return Vec::new();
-    }
-    let mut types: Vec<(String, String)> = Vec::new();
-    let mut add = |kind: &str, state_key: &str| {
-        let pair = (kind.to_string(), state_key.to_string());
-        if !types.contains(&pair) {
-            types.push(pair);
-        }
-    };
-    if !rules.room_id_is_create_event_hash {
-        add("m.room.create", "");
-    }
-    add("m.room.power_levels", "");
-    add("m.room.member", event.sender());
-    if event.kind() == "m.room.member" {
-        let content = event.content();
-        let membership = content.get("membership").and_then(Value::as_str);
-        if let Some(target) = event.state_key() {
-            add("m.room.member", target);
-        }
-        if matches!(membership, Some("join" | "invite" | "knock")) {
-            add("m.room.join_rules", "");
-        }
-        if membership == Some("invite") {
-            let token = content
-                .get("third_party_invite")
-                .and_then(|invite| invite.get("signed"))
-                .and_then(|signed| signed.get("token"))
-                .and_then(Value::as_str);
-            if let Some(token) = token {
-                add("m.room.third_party_invite", token);
-            }
-        }
-        if rules.restricted_join_rule && membership == Some("join") {
-            let authoriser = content
-                .get("join_authorised_via_users_server")
-                .and_then(Value::as_str);
-            if let Some(authoriser) = authoriser {
-                add("m.room.member", authoriser);
-            }
-        }
-    }
-    types
-}
-
 /// Rule 2 (v12: rule 3) over the event's own `auth_events`, which the caller has fetched
 /// (in any order). Rule 2.3, that none of them was rejected, is the caller's to check.
-pub fn check_auth_events(rules: &RoomRules, event: &Pdu, auth_events: &[&Pdu]) -> Result<(), AuthError> {
+pub fn check_auth_events(
+    rules: &RoomRules,
+    event: &Pdu,
+    auth_events: &[&Pdu],
+) -> Result<(), AuthError> {
     if event.kind() == "m.room.create" {
         return Ok(());
     }
-    let expected = auth_types_for_event(rules, event);
+    // A sender that is not a user ID fails the format check before any auth rule.
+    let sender = UserId::parse(event.sender()).map_err(|_| AuthError::InvalidSender)?;
+    let expected = auth_event_types(
+        rules,
+        event.kind(),
+        &sender,
+        event.state_key(),
+        event.content(),
+    );
     let mut seen: HashSet<(&str, &str)> = HashSet::new();
     // Rule 2.1. An entry without a `state_key` is not state and so never selected.
     for auth_event in auth_events {

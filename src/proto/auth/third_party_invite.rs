@@ -52,7 +52,10 @@ pub(super) fn check(context: &Context<'_, '_>, target: &str) -> Result<(), AuthE
     let public_keys = public_keys(invite_event);
     let signatures = signed.get("signatures").and_then(Value::as_object);
     for (signer, by_key_id) in signatures.into_iter().flatten() {
-        let key_ids = by_key_id.as_object().into_iter().flat_map(|keys| keys.keys());
+        let key_ids = by_key_id
+            .as_object()
+            .into_iter()
+            .flat_map(|keys| keys.keys());
         for key_id in key_ids.filter(|key_id| key_id.starts_with("ed25519:")) {
             let verified = public_keys
                 .iter()
