@@ -23,6 +23,8 @@ mod test_dag;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_synapse;
+#[cfg(test)]
 mod tests_v1;
 
 use std::collections::{BTreeMap, BTreeSet};
