@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::power_levels::PowerLevelsError;
+use super::power_levels::{CREATOR_POWER_LEVEL, PowerLevelsError};
 use crate::proto::errcode::{ErrCode, MatrixError};
 
 /// An event that the authorization rules reject, and which rule rejected it.
@@ -219,7 +219,9 @@ impl fmt::Display for AuthError {
                 target_level,
             } => write!(
                 f,
-                "target's power level {target_level} is not below the sender's {sender_level}"
+                "target's power level {} is not below the sender's {}",
+                Level(*target_level),
+                Level(*sender_level)
             ),
             AuthError::StateKeyIsAnotherUser => write!(f, "state_key is another user's ID"),
             AuthError::InvalidPowerLevels(reason) => write!(f, "invalid power levels: {reason}"),
@@ -238,6 +240,19 @@ impl fmt::Display for AuthError {
 }
 
 impl std::error::Error for AuthError {}
+
+/// A power level for messages: a v12 creator's is shown as infinite, not as `i64::MAX`.
+struct Level(i64);
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == CREATOR_POWER_LEVEL {
+            f.write_str("infinite (room creator)")
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
 
 /// A rejected event is `M_FORBIDDEN`; content that is not well formed is `M_BAD_JSON`
 /// (Synapse answers 400 for those too). Exhaustive so that a new variant forces a choice.

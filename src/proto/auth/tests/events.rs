@@ -176,3 +176,40 @@ fn power_events_are_recognised() {
     )));
     assert!(!is_power_event(&message(&rules, ALICE)));
 }
+
+#[test]
+fn odd_json_is_read_leniently_and_never_panics() {
+    let rules = RoomRules::V11;
+    let room = Room::with_rule(rules, "public").joined(BOB);
+    let stringy_content = pdu(&rules, BOB, "m.room.member", Some(BOB), json!("join"));
+    check(&room, &stringy_content, Err(AuthError::MalformedMembership));
+    // A numeric state_key is no state_key: the event is checked as a message.
+    let numeric_state_key = set_field(message(&rules, BOB), "state_key", json!(5));
+    check(&room, &numeric_state_key, Ok(()));
+    let nested = pdu(
+        &rules,
+        ALICE,
+        "m.room.power_levels",
+        Some(""),
+        json!({"users": {BOB: [1]}}),
+    );
+    let error = crate::proto::auth::PowerLevelsError::NotAnInteger(format!("users.{BOB}"));
+    check(&room, &nested, Err(AuthError::InvalidPowerLevels(error)));
+    // Unreadable values in the power levels of the state fall back to the defaults.
+    let odd_state = Room::with_rule(rules, "public").joined(BOB).set(pdu(
+        &rules,
+        ALICE,
+        "m.room.power_levels",
+        Some(""),
+        json!({"users": [BOB], "events_default": "x"}),
+    ));
+    check(&odd_state, &message(&rules, BOB), Ok(()));
+    let display = AuthError::TargetPowerNotLower {
+        sender_level: 100,
+        target_level: i64::MAX,
+    };
+    assert_eq!(
+        display.to_string(),
+        "target's power level infinite (room creator) is not below the sender's 100"
+    );
+}
