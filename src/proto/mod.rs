@@ -15,3 +15,4 @@ pub mod redaction;
 mod robustness_tests;
 pub mod room_version;
 pub mod signing;
+pub mod state_res;
