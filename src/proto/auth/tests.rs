@@ -8,6 +8,7 @@ mod create;
 mod events;
 mod membership;
 mod power_levels;
+mod synapse;
 mod third_party_invite;
 
 use serde_json::{Map, Value, json};
