@@ -153,26 +153,53 @@ type Conflicted = BTreeMap<(String, String), BTreeSet<String>>;
 /// between states where those states have different event_ids for the same key": there a
 /// key held by some forks only, all with one event, is unconflicted (Synapse's v1 agrees).
 fn separate(forks: &[StateMap], absence_conflicts: bool) -> (StateMap, Conflicted) {
-    let mut unconflicted = StateMap::new();
+    let mut unconflicted: Vec<((String, String), String)> = Vec::new();
     let mut conflicted = Conflicted::new();
-    let keys: BTreeSet<&(String, String)> = forks.iter().flat_map(|fork| fork.keys()).collect();
-    for key in keys {
-        let mut values: BTreeSet<Option<&String>> =
-            forks.iter().map(|fork| fork.get(key)).collect();
-        if !absence_conflicts {
-            values.remove(&None);
+    let sources = forks.iter().map(|fork| fork.iter()).collect();
+    merge_sorted(sources, |key, values: &[Option<&String>]| {
+        let first = values.first().copied().flatten();
+        if let Some(event_id) = first
+            && values.iter().all(|value| *value == first)
+        {
+            unconflicted.push((key.clone(), event_id.clone()));
+            return;
         }
-        match values.first() {
-            Some(Some(event_id)) if values.len() == 1 => {
-                unconflicted.insert(key.clone(), (*event_id).clone());
+        let present: BTreeSet<&String> = values.iter().flatten().copied().collect();
+        match present.first() {
+            Some(event_id) if present.len() == 1 && !absence_conflicts => {
+                unconflicted.push((key.clone(), (*event_id).clone()));
             }
             _ => {
-                let ids = values.into_iter().flatten().cloned().collect();
-                conflicted.insert(key.clone(), ids);
+                conflicted.insert(key.clone(), present.into_iter().cloned().collect());
             }
         }
+    });
+    // Collecting sorted pairs builds the map in one pass.
+    (unconflicted.into_iter().collect(), conflicted)
+}
+
+/// Walks sorted sequences side by side, calling `visit` once per distinct key, in order,
+/// with the value each sequence has for it (`None` where it lacks the key). Linear in the
+/// total length, without lookups or hashing: forks of a 10,000-member room are compared in
+/// one pass.
+fn merge_sorted<'s, K: Ord + 's, V: Copy + 's>(
+    sources: Vec<impl Iterator<Item = (&'s K, V)>>,
+    mut visit: impl FnMut(&'s K, &[Option<V>]),
+) {
+    let mut heads: Vec<_> = sources.into_iter().map(Iterator::peekable).collect();
+    let mut values: Vec<Option<V>> = Vec::with_capacity(heads.len());
+    while let Some(key) = heads
+        .iter_mut()
+        .filter_map(|head| head.peek().map(|(key, _)| *key))
+        .min()
+    {
+        values.clear();
+        for head in &mut heads {
+            let value = head.next_if(|(head_key, _)| *head_key == key);
+            values.push(value.map(|(_, value)| value));
+        }
+        visit(key, &values);
     }
-    (unconflicted, conflicted)
 }
 
 /// Access to events for the algorithms: the caller's closures plus the room rules.

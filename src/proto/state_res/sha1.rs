@@ -25,6 +25,8 @@ pub(super) fn digest(data: &[u8]) -> [u8; 20] {
     for block in message.chunks_exact(64) {
         let mut words = [0u32; 80];
         for (word, bytes) in words.iter_mut().zip(block.chunks_exact(4)) {
+            // INVARIANT: `chunks_exact(4)` yields 4-byte slices; the input here is our own
+            // padded buffer, never indexed by lengths read from the network.
             *word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         }
         for index in 16..80 {

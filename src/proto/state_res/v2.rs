@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::{Conflicted, Events, StateMap, StateResError, mainline, power_sort, state_key_of};
+use super::{
+    Conflicted, Events, StateMap, StateResError, mainline, merge_sorted, power_sort, state_key_of,
+};
 use crate::proto::pdu::Pdu;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +33,7 @@ pub(super) fn resolve<'a>(
     // Spec: "Full conflicted set" = conflicted state set ∪ auth difference
     // (∪ conflicted state subgraph in v2.1).
     let mut full_conflicted: BTreeSet<&str> = conflicted_ids.clone();
-    full_conflicted.extend(auth_difference(forks, auth_chains));
+    full_conflicted.extend(auth_difference(events, forks, auth_chains));
     let subgraph;
     if variant == Variant::V2_1 {
         subgraph = conflicted_subgraph(events, &conflicted_ids);
@@ -53,12 +55,15 @@ pub(super) fn resolve<'a>(
     let sorted_power = power_sort::sort(events, &selected)?;
 
     // Step 2: iterative auth checks from the unconflicted state map (v2) or from an empty
-    // map (v2.1: rooms/v12 "State resolution", change 1).
-    let start = match variant {
-        Variant::V2 => unconflicted.clone(),
-        Variant::V2_1 => StateMap::new(),
+    // map (v2.1: rooms/v12 "State resolution", change 1). The partial state is kept as
+    // `changes` over `base`, so the (large) unconflicted map is never copied.
+    let empty = StateMap::new();
+    let base = match variant {
+        Variant::V2 => &unconflicted,
+        Variant::V2_1 => &empty,
     };
-    let partial = iterative_auth_checks(events, start, &sorted_power);
+    let mut changes = StateMap::new();
+    iterative_auth_checks(events, base, &mut changes, &sorted_power);
 
     // Step 3: everything else, in mainline ordering based on the resolved power levels.
     let selected_ids: HashSet<&str> = selected.iter().map(|pdu| pdu.event_id()).collect();
@@ -67,39 +72,58 @@ pub(super) fn resolve<'a>(
         .copied()
         .filter(|pdu| !selected_ids.contains(pdu.event_id()))
         .collect();
-    let power_levels_id = partial
-        .get(&("m.room.power_levels".to_owned(), String::new()))
+    let power_levels_key = ("m.room.power_levels".to_owned(), String::new());
+    let power_levels_id = changes
+        .get(&power_levels_key)
+        .or_else(|| base.get(&power_levels_key))
         .cloned();
     let sorted_remaining = mainline::sort(events, power_levels_id.as_deref(), remaining);
 
     // Step 4: iterative auth checks on top of the partially resolved state.
-    let mut resolved = iterative_auth_checks(events, partial, &sorted_remaining);
+    iterative_auth_checks(events, base, &mut changes, &sorted_remaining);
 
     // Step 5: the unconflicted state map wins wherever it has the key.
-    resolved.extend(unconflicted);
+    let mut resolved = unconflicted;
+    for (key, event_id) in changes {
+        resolved.entry(key).or_insert(event_id);
+    }
     Ok(resolved)
 }
 
 /// Spec: "Auth difference" = ∪ Cᵢ − ∩ Cᵢ. Each Cᵢ is taken to include the state events of
 /// fork i themselves, as Synapse's chain cover index does; this only keeps unconflicted
 /// state events out of the difference (conflicted ones are in the full set anyway).
-fn auth_difference<'s>(forks: &'s [StateMap], auth_chains: &'s [BTreeSet<String>]) -> Vec<&'s str> {
-    let chains: Vec<HashSet<&str>> = forks
+///
+/// So an event is in the difference when some fork has it neither in its auth chain nor
+/// as its state. Only events of some auth chain need a look: one that is only ever state
+/// is either in every fork (unconflicted) or conflicted. The chains are merged in order,
+/// so the (large) state maps are only consulted for events missing from some chain.
+fn auth_difference<'s>(
+    events: &Events<'_, '_>,
+    forks: &[StateMap],
+    auth_chains: &'s [BTreeSet<String>],
+) -> Vec<&'s str> {
+    let mut difference = Vec::new();
+    let sources = auth_chains
         .iter()
-        .zip(auth_chains)
-        .map(|(fork, chain)| {
-            chain
-                .iter()
-                .chain(fork.values())
-                .map(String::as_str)
-                .collect()
-        })
+        .map(|chain| chain.iter().map(|event_id| (event_id, ())))
         .collect();
-    let union: BTreeSet<&str> = chains.iter().flatten().copied().collect();
-    union
-        .into_iter()
-        .filter(|event_id| !chains.iter().all(|chain| chain.contains(event_id)))
-        .collect()
+    merge_sorted(sources, |event_id: &'s String, in_chain: &[Option<()>]| {
+        let in_every_fork = forks
+            .iter()
+            .zip(in_chain)
+            .all(|(fork, in_chain)| in_chain.is_some() || holds(events, fork, event_id));
+        if !in_every_fork {
+            difference.push(event_id.as_str());
+        }
+    });
+    difference
+}
+
+/// Whether `event_id` is part of the state `fork`.
+fn holds(events: &Events<'_, '_>, fork: &StateMap, event_id: &str) -> bool {
+    let key = events.find(event_id).and_then(state_key_of);
+    key.is_some_and(|key| fork.get(&key).map(String::as_str) == Some(event_id))
 }
 
 /// Spec (v2.1): "Conflicted state subgraph": every event on an `auth_events` path from one
@@ -180,11 +204,14 @@ fn with_auth_chain_members<'a>(
 /// Spec: "Iterative auth checks": apply each state event in turn if the auth rules allow
 /// it against the state so far; a key the rules need that the state lacks is taken from
 /// the event's own auth events, unless that auth event was rejected.
-pub(super) fn iterative_auth_checks<'a>(
+///
+/// The state is `changes` laid over `base`; accepted events are recorded in `changes`.
+fn iterative_auth_checks<'a>(
     events: &Events<'_, 'a>,
-    mut state: StateMap,
+    base: &StateMap,
+    changes: &mut StateMap,
     sorted: &[&'a Pdu],
-) -> StateMap {
+) {
     for pdu in sorted {
         let Some(key) = state_key_of(pdu) else {
             continue;
@@ -196,7 +223,8 @@ pub(super) fn iterative_auth_checks<'a>(
             .filter_map(|event_id| events.find(event_id))
             .collect();
         let lookup = |kind: &str, state_key: &str| -> Option<&'a Pdu> {
-            match state.get(&(kind.to_owned(), state_key.to_owned())) {
+            let key = (kind.to_owned(), state_key.to_owned());
+            match changes.get(&key).or_else(|| base.get(&key)) {
                 Some(event_id) => events.find(event_id),
                 None => auth_events
                     .iter()
@@ -205,8 +233,7 @@ pub(super) fn iterative_auth_checks<'a>(
             }
         };
         if crate::proto::auth::check(events.rules, pdu, lookup).is_ok() {
-            state.insert(key, pdu.event_id().to_owned());
+            changes.insert(key, pdu.event_id().to_owned());
         }
     }
-    state
 }
