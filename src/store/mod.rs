@@ -7,6 +7,7 @@
 
 mod migrations;
 mod pool;
+pub mod server_keys;
 pub mod users;
 mod writer;
 

@@ -9,6 +9,7 @@ use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::signing::sign_json;
 use crate::server::{Server, now_ms};
+use crate::store::server_keys::{self, OldVerifyKey};
 
 /// How long other servers may cache our key document. Synapse publishes one day; a week
 /// lets a peer keep verifying our events through a longer outage of ours, and hearth keys
@@ -18,18 +19,7 @@ pub const KEY_VALIDITY_MS: i64 = 7 * 24 * 3600 * 1000;
 pub async fn handle(server: &Server, _request: Request) -> ApiResult {
     let old_keys = server
         .store
-        .read(|connection| {
-            let mut statement =
-                connection.prepare("SELECT key_id, public_key, expired_ts FROM old_verify_keys")?;
-            let rows = statement.query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
+        .read(|connection| server_keys::old_verify_keys(connection))
         .await
         .map_err(|e| internal(&e))?;
     let document = key_document(server, &old_keys, now_ms())?;
@@ -39,15 +29,15 @@ pub async fn handle(server: &Server, _request: Request) -> ApiResult {
 /// Builds and signs the key document for `now_ms`.
 pub fn key_document(
     server: &Server,
-    old_keys: &[(String, String, i64)],
+    old_keys: &[OldVerifyKey],
     now_ms: i64,
 ) -> Result<Value, MatrixError> {
     let key = &server.signing_key;
     let mut old_verify_keys = Map::new();
-    for (key_id, public_key, expired_ts) in old_keys {
+    for old in old_keys {
         old_verify_keys.insert(
-            key_id.clone(),
-            json!({ "key": public_key, "expired_ts": expired_ts }),
+            old.key_id.clone(),
+            json!({ "key": old.public_key, "expired_ts": old.expired_ts }),
         );
     }
     let mut document = json!({
