@@ -111,8 +111,17 @@ pub fn check<'a>(
     }
     // Rule 10.
     if event.kind() == "m.room.power_levels" {
-        let previous = context.levels.as_ref();
-        return power_levels::check_change(rules, event, create, previous, sender_level);
+        // "The previous m.room.power_levels event" is the one this event would replace. An
+        // event of this type with another (or no) state key replaces nothing, so it is
+        // only checked for form, as Synapse does (`_check_power_levels`).
+        let previous = match event.state_key() {
+            Some("") => context.levels.clone(),
+            Some(state_key) => context
+                .state("m.room.power_levels", state_key)
+                .map(|other| PowerLevels::parse_lenient(rules, other.content())),
+            None => None,
+        };
+        return power_levels::check_change(rules, event, create, previous.as_ref(), sender_level);
     }
     // Rule 11 (v1–2): the domain rule compares event ID domains, which only exist while
     // event IDs are explicit; from v3 the check moves to redaction time.

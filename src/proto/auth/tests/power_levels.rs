@@ -94,6 +94,29 @@ fn changes_above_own_level_are_rejected() {
 }
 
 #[test]
+fn power_levels_with_another_state_key_replace_nothing() {
+    let rules = RoomRules::V11;
+    let room = Room::with_rule(rules, "public");
+    let content = json!({"users": {CAROL: 100}, "ban": 100});
+    check(
+        &room,
+        &pdu(
+            &rules,
+            CAROL,
+            "m.room.power_levels",
+            Some("x"),
+            content.clone(),
+        ),
+        Ok(()),
+    );
+    check(
+        &room,
+        &pdu(&rules, CAROL, "m.room.power_levels", Some(""), content),
+        change("ban", 50),
+    );
+}
+
+#[test]
 fn removing_a_level_above_own_is_rejected() {
     let rules = RoomRules::V11;
     let room = Room::with_rule(rules, "public")
