@@ -230,11 +230,16 @@ cmd_hearth() {
       (exec 3<>"/dev/tcp/$ip/$port") 2>/dev/null || { ok=0; break; }
     done <<<"$addrs"
     [ "$ok" = 1 ] && { echo "hearth $id up on $(echo $addrs | tr '\n' ' ')"; return 0; }
-    kill -0 "$pid" 2>/dev/null || break
+    if ! kill -0 "$pid" 2>/dev/null; then
+      local rc=0; wait "$pid" || rc=$?
+      rm -f "$lab/pids/hearth-$id"
+      tail -30 "$lab/logs/hearth-$id.log" >&2
+      die "hearth $id exited with status $rc before listening (config $config)"
+    fi
     sleep 0.1
   done
   tail -30 "$lab/logs/hearth-$id.log" >&2
-  die "hearth $id did not come up (config $config)"
+  die "hearth $id did not listen on every addr within 10 s (config $config)"
 }
 
 cmd_stop() {
