@@ -19,7 +19,7 @@ pub const KEY_VALIDITY_MS: i64 = 7 * 24 * 3600 * 1000;
 pub async fn handle(server: &Server, _request: Request) -> ApiResult {
     let old_keys = server
         .store
-        .read(|connection| server_keys::old_verify_keys(connection))
+        .read(server_keys::old_verify_keys)
         .await
         .map_err(|e| internal(&e))?;
     let document = key_document(server, &old_keys, now_ms())?;
