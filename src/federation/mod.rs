@@ -2,3 +2,4 @@
 //! work, the resolver, the outbound client and the transaction sender).
 
 pub mod endpoints;
+pub mod resolve;
