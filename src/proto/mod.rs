@@ -16,3 +16,4 @@ mod robustness_tests;
 pub mod room_version;
 pub mod signing;
 pub mod state_res;
+pub mod x_matrix;
