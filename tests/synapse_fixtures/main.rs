@@ -5,13 +5,15 @@
 //! joins (local and over federation), power-level changes, topic and name changes, a kick,
 //! a ban and unban, redactions of a message and of a state event, an invite and its
 //! rejection, a knock (v7+) then invite and join, and concurrent sends that fork the room
-//! DAG, some of them conflicting across the two servers. The format is described at the top
-//! of `make_fixtures.py`. For every room these tests check that hearth
+//! DAG, some of them conflicting across the two servers; plus one event forged with the
+//! second server's key that fails the auth rules, which Synapse rejected. The format is
+//! described at the top of `make_fixtures.py`. For every room these tests check that hearth
 //! - finds every event well-formed for its room version;
 //! - recomputes every event ID, content hash and (v1) reference hash, and verifies every
 //!   signature with the keys the servers published (and catches tampered copies);
 //! - redacts each redacted event exactly as Synapse does;
-//! - passes every event Synapse accepted through the auth rules against its auth events;
+//! - passes every event Synapse accepted, and no event it rejected, through the auth rules
+//!   against the event's auth events;
 //! - computes, by applying events in stream order and resolving the forks, Synapse's state
 //!   after each merge event and the room's current state on both servers (`state.rs`).
 
@@ -217,6 +219,14 @@ fn auth_rules_accept_what_synapse_accepted() {
                 n_denied_without_state += 1;
             }
         }
+        // Synapse rejected zoe's forged raise of her own power level (see `Forger` in
+        // make_fixtures.py); the loop above required hearth to reject it too.
+        let n_rejected = room.events.iter().filter(|event| event.rejected).count();
+        assert_eq!(
+            n_rejected, 1,
+            "{}: the fixture has one rejected event",
+            room.name
+        );
         assert_eq!(
             n_denied_without_state,
             room.events.len() - 2,
