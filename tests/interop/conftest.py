@@ -9,6 +9,9 @@ allows (server-server-api "Resolving server names"):
                   /.well-known/matrix/server -> hdeleg.test:8448   (step 3.2: well-known)
     srv.test      no A record; _matrix-fed._tcp.srv.test -> hsrv.test:8450  (step 4: SRV)
 
+and, as a control that Synapse really checks TLS, wrongcert.test on :8448 presenting a
+lab certificate for another name.
+
 Runs only with HEARTH_INTEROP=1 (STYLE 8.3). Addresses are 127.<HEARTH_LAB_NET>.x
 (default 127.0.5.x), so a lab never collides with another one on another prefix.
 """
@@ -33,6 +36,7 @@ IPS = {
     "deleg.test": f"{NET}.11",
     "hdeleg.test": f"{NET}.12",
     "hsrv.test": f"{NET}.13",
+    "wrongcert.test": f"{NET}.14",
 }
 SRV_PORT = 8450
 
@@ -135,4 +139,15 @@ def hearth_srv(lab):
         "srv",
         "srv.test",
         [(Listener("srv.test", IPS["hsrv.test"], SRV_PORT), ["srv.test"])],
+    )
+
+
+@pytest.fixture(scope="session")
+def hearth_wrong_cert(lab):
+    """wrongcert.test on :8448 with a certificate (from the lab CA) for other.test only."""
+    return start_hearth(
+        lab,
+        "wrongcert",
+        "wrongcert.test",
+        [(Listener("other.test", IPS["wrongcert.test"], 8448), ["other.test"])],
     )

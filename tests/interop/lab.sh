@@ -224,7 +224,7 @@ cmd_hearth() {
     >"$lab/logs/hearth-$id.log" 2>&1 </dev/null &
   remember "$lab" $! "hearth-$id"
   local pid=$! i ok
-  for i in $(seq 1 100); do
+  for i in $(seq 1 300); do
     ok=1
     while read -r ip port; do
       (exec 3<>"/dev/tcp/$ip/$port") 2>/dev/null || { ok=0; break; }
@@ -239,7 +239,7 @@ cmd_hearth() {
     sleep 0.1
   done
   tail -30 "$lab/logs/hearth-$id.log" >&2
-  die "hearth $id did not listen on every addr within 10 s (config $config)"
+  die "hearth $id did not listen on every addr within 30 s (config $config)"
 }
 
 cmd_stop() {

@@ -42,3 +42,17 @@ def test_synapse_notary_returns_hearths_key(request, synapse, which):
     alg, version = key_id.split(":", 1)
     verify_signed_json(doc, hearth.server_name, decode_verify_key_base64(alg, version, public))
     verify_signed_json(doc, synapse.name, synapse_verify_key(synapse))
+
+
+def test_synapse_refuses_a_certificate_for_another_name(synapse, hearth_wrong_cert):
+    """Control: the lab's TLS check is real, so the tests above prove hearth's certificate
+    handling (SNI, chain) and not just reachability."""
+    hearth = hearth_wrong_cert
+    key_id, _ = expected_key(hearth)
+    query = {"server_keys": {hearth.server_name: {key_id: {"minimum_valid_until_ts": now_ms()}}}}
+    r = synapse.request("POST", "/_matrix/key/v2/query", body=query)
+    keys = r.json().get("server_keys", []) if r.status == 200 else []
+    assert not any(d.get("server_name") == hearth.server_name for d in keys), r
+    # Synapse (service_identity) names the failed check: the name is not in the certificate.
+    log = synapse.log_about(hearth.server_name)
+    assert "DNSMismatch" in log, log
