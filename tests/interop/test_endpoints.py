@@ -22,6 +22,20 @@ def test_well_known_client_has_cors(hearth_direct):
     assert {"GET", "OPTIONS"} <= methods, r.headers
 
 
+def test_cors_preflight_is_answered(hearth_direct):
+    # Spec client-server-api "Web Browser Clients": every endpoint supports OPTIONS, and
+    # the server performs none of the endpoint's logic for it.
+    r = hearth_direct.request(
+        "OPTIONS",
+        "/.well-known/matrix/client",
+        headers={"Origin": "https://app.test", "Access-Control-Request-Method": "GET"},
+    )
+    assert 200 <= r.status < 300, r
+    assert r.headers.get("access-control-allow-origin") == "*", r.headers
+    allowed = {h.strip().lower() for h in r.headers.get("access-control-allow-headers", "").split(",")}
+    assert {"authorization", "content-type"} <= allowed, r.headers
+
+
 def test_well_known_server_on_the_apex(hearth_delegated):
     r = hearth_delegated.get("/.well-known/matrix/server", listener=1)
     assert r.status == 200, r
