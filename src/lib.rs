@@ -13,5 +13,6 @@ pub mod config;
 pub mod federation;
 pub mod http;
 pub mod proto;
+pub mod rooms;
 pub mod server;
 pub mod store;

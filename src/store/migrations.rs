@@ -20,6 +20,96 @@ const MIGRATIONS: &[&str] = &[
         public_key TEXT NOT NULL,
         expired_ts INTEGER NOT NULL
     );",
+    // 2: rooms, events and state. State is stored as groups: a group is its parent plus a
+    // delta (at most STATE_SNAPSHOT_DEPTH deep, then a full snapshot), keyed by numeric ids,
+    // so a 10,000-member room costs one snapshot, not a copy per event.
+    "CREATE TABLE rooms (
+        room_nid INTEGER PRIMARY KEY,
+        room_id TEXT NOT NULL UNIQUE,
+        room_version TEXT NOT NULL,
+        current_state_group INTEGER,
+        published INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE state_keys (
+        state_key_nid INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        state_key TEXT NOT NULL,
+        UNIQUE (kind, state_key)
+    );
+    CREATE TABLE events (
+        event_nid INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        room_nid INTEGER NOT NULL REFERENCES rooms(room_nid),
+        kind TEXT NOT NULL,
+        state_key TEXT,
+        sender TEXT NOT NULL,
+        origin_server_ts INTEGER NOT NULL,
+        depth INTEGER NOT NULL,
+        stream_ordering INTEGER UNIQUE,
+        pdu TEXT NOT NULL,
+        rejected INTEGER NOT NULL DEFAULT 0,
+        soft_failed INTEGER NOT NULL DEFAULT 0,
+        outlier INTEGER NOT NULL DEFAULT 0,
+        state_group_before INTEGER,
+        redacted_by TEXT
+    );
+    CREATE INDEX events_by_room_stream ON events (room_nid, stream_ordering);
+    CREATE TABLE state_groups (
+        group_nid INTEGER PRIMARY KEY,
+        room_nid INTEGER NOT NULL,
+        parent INTEGER REFERENCES state_groups(group_nid),
+        chain_depth INTEGER NOT NULL
+    );
+    CREATE TABLE state_group_entries (
+        group_nid INTEGER NOT NULL,
+        state_key_nid INTEGER NOT NULL,
+        event_nid INTEGER,
+        PRIMARY KEY (group_nid, state_key_nid)
+    ) WITHOUT ROWID;
+    CREATE TABLE current_state (
+        room_nid INTEGER NOT NULL,
+        state_key_nid INTEGER NOT NULL,
+        event_nid INTEGER NOT NULL,
+        PRIMARY KEY (room_nid, state_key_nid)
+    ) WITHOUT ROWID;
+    CREATE TABLE forward_extremities (
+        room_nid INTEGER NOT NULL,
+        event_nid INTEGER NOT NULL,
+        PRIMARY KEY (room_nid, event_nid)
+    ) WITHOUT ROWID;
+    CREATE TABLE memberships (
+        user_id TEXT NOT NULL,
+        room_nid INTEGER NOT NULL,
+        membership TEXT NOT NULL,
+        event_nid INTEGER NOT NULL,
+        stream_ordering INTEGER NOT NULL,
+        PRIMARY KEY (user_id, room_nid)
+    ) WITHOUT ROWID;
+    CREATE INDEX memberships_by_room ON memberships (room_nid, membership);
+    CREATE TABLE room_aliases (
+        alias TEXT PRIMARY KEY NOT NULL,
+        room_id TEXT NOT NULL,
+        creator TEXT NOT NULL
+    );
+    CREATE TABLE devices (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        display_name TEXT,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_ts INTEGER NOT NULL,
+        last_seen_ts INTEGER,
+        last_seen_ip TEXT,
+        PRIMARY KEY (user_id, device_id)
+    );
+    CREATE TABLE transaction_ids (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        txn_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, device_id, txn_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE users ADD COLUMN displayname TEXT;
+    ALTER TABLE users ADD COLUMN avatar_url TEXT;",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.

@@ -1,0 +1,10 @@
+//! The room engine: building local events, creating rooms, and (next) the receive pipeline
+//! for remote PDUs. Works through the store; never calls federation (STYLE 2.2).
+
+pub mod build;
+pub mod create;
+mod error;
+pub mod persist;
+
+pub use build::{LocalEvent, Signer};
+pub use error::RoomError;
