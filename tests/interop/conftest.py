@@ -12,8 +12,9 @@ allows (server-server-api "Resolving server names"):
 and, as a control that Synapse really checks TLS, wrongcert.test on :8448 presenting a
 lab certificate for another name.
 
-Runs only with HEARTH_INTEROP=1 (STYLE 8.3). Addresses are 127.<HEARTH_LAB_NET>.x
-(default 127.0.5.x), so a lab never collides with another one on another prefix.
+Runs only with HEARTH_INTEROP=1 (STYLE 8.3). Addresses are <HEARTH_LAB_NET>.x, default
+127.0.5.x (dnsmasq on .53), so labs on different prefixes never collide. HEARTH_LAB_DIR
+names the lab folder (default: a pytest temporary folder); logs stay in <lab>/logs.
 """
 
 from __future__ import annotations

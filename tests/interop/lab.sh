@@ -250,7 +250,7 @@ cmd_stop() {
   return 0
 }
 
-[ $# -ge 1 ] || { sed -n '2,28p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,27p' "$0"; exit 2; }
 sub="$1"; shift
 case "$sub" in
   init) cmd_init "$@";; host) cmd_host "$@";; srv) cmd_srv "$@";; cert) cmd_cert "$@";;
