@@ -13,6 +13,11 @@ use std::time::Instant;
 
 use crate::proto::id::ServerName;
 
+pub mod srv;
+pub mod step;
+#[cfg(test)]
+mod tests;
+
 /// Where and how to connect for a server name, per the spec's resolution steps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
@@ -43,7 +48,9 @@ impl std::fmt::Display for ResolveError {
             ResolveError::ServiceUnavailable { srv_name } => {
                 write!(f, "SRV {srv_name} says the service is not available")
             }
-            ResolveError::Dns { name, reason } => write!(f, "DNS lookup of {name} failed: {reason}"),
+            ResolveError::Dns { name, reason } => {
+                write!(f, "DNS lookup of {name} failed: {reason}")
+            }
         }
     }
 }
