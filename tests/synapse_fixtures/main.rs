@@ -58,23 +58,28 @@ fn event_ids_hashes_and_signatures() {
                 "{at}: event ID"
             );
             assert_eq!(check_content_hash(json), Ok(()), "{at}: content hash");
-            let servers = servers_that_must_sign(&room.rules, json).expect("sender parses");
-            assert!(!servers.is_empty(), "{at}: no server must sign");
-            for server in servers {
-                let server_keys = keys.get(server.as_str()).expect("fixture has the key");
-                for (key_id, public_key) in server_keys {
-                    let verdict =
-                        verify_event_signature(&room.rules, json, &server, key_id, public_key);
-                    assert_eq!(verdict, Ok(()), "{at}: signature of {server}");
-                    // The signature covers the redacted form, so it still holds there.
-                    let redacted = redact(&room.rules, json);
-                    let verdict =
-                        verify_event_signature(&room.rules, &redacted, &server, key_id, public_key);
-                    assert_eq!(
-                        verdict,
-                        Ok(()),
-                        "{at}: signature of {server} after redaction"
-                    );
+            // Every signature on the event verifies, over the redacted form too (which is
+            // what it covers), and every server that must sign did.
+            let signatures = json["signatures"].as_object().expect("event is signed");
+            let must_sign = servers_that_must_sign(&room.rules, json).expect("sender parses");
+            assert!(!must_sign.is_empty(), "{at}: no server must sign");
+            for server in &must_sign {
+                assert!(
+                    signatures.contains_key(server.as_str()),
+                    "{at}: unsigned by {server}"
+                );
+            }
+            let redacted = redact(&room.rules, json);
+            for (signer, by_key) in signatures {
+                let server = ServerName::parse(signer).expect("signer is a server name");
+                let known = keys.get(signer).expect("fixture has the signer's keys");
+                for key_id in by_key.as_object().expect("signatures by key").keys() {
+                    let (_, public_key) = known.iter().find(|(id, _)| id == key_id).expect("key");
+                    for form in [json, &redacted] {
+                        let verdict =
+                            verify_event_signature(&room.rules, form, &server, key_id, public_key);
+                        assert_eq!(verdict, Ok(()), "{at}: signature of {signer}");
+                    }
                     assert_tampering_is_caught(&room.rules, json, &server, key_id, public_key, &at);
                 }
             }
