@@ -56,6 +56,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Path segments captured by `{name}` in the route pattern, percent-decoded.
     pub params: Vec<String>,
+    /// The client's address (the TCP peer), for rate limits and device last-seen.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Request {

@@ -1,21 +1,43 @@
-//! The server context handed to every handler (STYLE 1.2): config, store and signing key.
-//! No globals: whatever a handler needs, it reaches through `&Server`.
+//! The server context handed to every handler (STYLE 1.2): config, store, signing key,
+//! the sync notifier and the access-token cache. No globals: whatever a handler needs, it
+//! reaches through `&Server`.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
+use crate::proto::id::ServerName;
 use crate::proto::signing::SigningKey;
 use crate::store::Store;
+use crate::store::notify::Notifier;
 
 pub struct Server {
     pub config: Config,
+    /// `config.server_name`, parsed once.
+    pub name: ServerName,
     pub store: Store,
     pub signing_key: SigningKey,
+    /// Woken whenever something a `/sync` may want is committed.
+    pub notifier: Notifier,
+    /// Access token hash → (user ID, device ID): saves a database read per request.
+    pub token_cache: RwLock<HashMap<String, (String, String)>>,
 }
 
 impl Server {
+    pub fn new(config: Config, name: ServerName, store: Store, signing_key: SigningKey) -> Server {
+        Server {
+            config,
+            name,
+            store,
+            signing_key,
+            notifier: Notifier::new(),
+            token_cache: RwLock::new(HashMap::new()),
+        }
+    }
+
     pub fn server_name(&self) -> &str {
-        &self.config.server_name
+        self.name.as_str()
     }
 }
 

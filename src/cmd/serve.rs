@@ -45,11 +45,9 @@ pub fn run(config_flag: Option<PathBuf>) -> CmdResult {
             }
         );
     }
-    let server = Arc::new(Server {
-        config,
-        store,
-        signing_key,
-    });
+    let name = crate::proto::id::ServerName::parse(&config.server_name)
+        .map_err(|e| format!("config {}: key `server_name`: {e}", config.source_name()))?;
+    let server = Arc::new(Server::new(config, name, store, signing_key));
     let executor = Arc::new(Executor::new());
     for listener in listeners {
         executor

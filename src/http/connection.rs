@@ -57,7 +57,7 @@ async fn respond(
         || request
             .header("transfer-encoding")
             .is_some_and(|values| values.as_str().eq_ignore_ascii_case("chunked"));
-    let (response, body_read) = route(server, &mut request, &method_name, &path).await;
+    let (response, body_read) = route(server, &mut request, &method_name, &path, peer).await;
     let close = has_body && !body_read;
     let status = response.status;
     let mut wire = to_wire(response);
@@ -77,6 +77,7 @@ async fn route(
     request: &mut http_types::Request,
     method_name: &str,
     path: &str,
+    peer: SocketAddr,
 ) -> (Response, bool) {
     let Some(method) = Method::parse(method_name) else {
         return (error(405, "method not supported"), false);
@@ -119,6 +120,7 @@ async fn route(
                 .collect(),
             body,
             params,
+            peer: Some(peer),
         };
         // A panic in a handler costs this request only (STYLE 4.2).
         match AssertUnwindSafe(handler(server, api_request))
