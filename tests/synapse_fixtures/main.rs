@@ -4,10 +4,10 @@
 //! made by `make_fixtures.sh`: two federating Synapse 1.163.2 servers on loopback playing
 //! joins (local and over federation), power-level changes, topic and name changes, a kick,
 //! a ban and unban, redactions of a message and of a state event, an invite and its
-//! rejection, a knock (v7+) then invite and join, and concurrent sends that fork the room
-//! DAG, some of them conflicting across the two servers; plus one event forged with the
-//! second server's key that fails the auth rules, which Synapse rejected. The format is
-//! described at the top of `make_fixtures.py`. For every room these tests check that hearth
+//! rejection, a knock (v7+) then invite and join, a restricted join over federation (v8+),
+//! and concurrent sends that fork the room DAG, some of them conflicting across the two
+//! servers; plus one event forged with the second server's key that fails the auth rules,
+//! which Synapse rejected. The format is described at the top of `make_fixtures.py`. For every room these tests check that hearth
 //! - finds every event well-formed for its room version;
 //! - recomputes every event ID, content hash and (v1) reference hash, and verifies every
 //!   signature with the keys the servers published (and catches tampered copies);
@@ -99,6 +99,23 @@ fn event_ids_hashes_and_signatures() {
                 );
             }
         }
+        // From v8, yan's restricted join over federation is signed by both servers.
+        let n_multi_signed = room
+            .events
+            .iter()
+            .filter(|event| {
+                event.original.json()["signatures"]
+                    .as_object()
+                    .map(Map::len)
+                    > Some(1)
+            })
+            .count();
+        let expected = usize::from(room.rules.restricted_join_rule);
+        assert_eq!(
+            n_multi_signed, expected,
+            "{}: events signed twice",
+            room.name
+        );
         if room.rules.event_id_format == EventIdFormat::Explicit {
             assert_v1_reference_hashes(&room);
         }
