@@ -9,14 +9,24 @@
 //! names from before delegation (s2s "Request Authentication").
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use futures_rustls::rustls::ClientConfig;
+
+use self::step::{Resolution, Step};
+use self::well_known::WellKnownCache;
+use crate::federation::dns::{DnsClient, DnsConfig};
 use crate::proto::id::ServerName;
 
+pub mod fetch;
+pub mod https;
 pub mod srv;
 pub mod step;
 #[cfg(test)]
 mod tests;
+pub mod tls;
+pub mod well_known;
 
 /// Where and how to connect for a server name, per the spec's resolution steps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,20 +67,38 @@ impl std::fmt::Display for ResolveError {
 
 impl std::error::Error for ResolveError {}
 
-/// Resolves server names; holds the DNS configuration and the caches. Cheap to clone and
-/// share between tasks (everything is behind an `Arc`).
+/// Resolves server names; holds the DNS client, the TLS settings for the well-known fetch
+/// and the well-known cache. Cheap to clone and share between tasks (`Arc` inside).
 #[derive(Clone)]
 pub struct Resolver {
-    _private: (),
+    dns: DnsClient,
+    tls: Arc<ClientConfig>,
+    well_known: Arc<Mutex<WellKnownCache>>,
 }
 
 impl Resolver {
-    /// A resolver using the system's DNS configuration (`/etc/resolv.conf`, `/etc/hosts`;
-    /// `HEARTH_HOSTS_FILE` names an extra hosts file, for tests) and the public roots plus
-    /// `federation.extra_ca` for the well-known fetch.
+    pub fn new(dns: DnsClient, tls: Arc<ClientConfig>) -> Resolver {
+        Resolver {
+            dns,
+            tls,
+            well_known: Arc::new(Mutex::new(WellKnownCache::default())),
+        }
+    }
+
+    /// A resolver using the system's DNS configuration (`/etc/resolv.conf`, `/etc/hosts`,
+    /// and the hosts file named by `HEARTH_HOSTS_FILE`, which tests use to point names at
+    /// loopback) and the public roots plus `federation.extra_ca` for the well-known fetch.
     pub fn from_config(config: &crate::config::Config) -> Result<Resolver, std::io::Error> {
-        let _ = config;
-        Ok(Resolver { _private: () })
+        let roots = tls::root_store(&config.federation.extra_ca)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        Ok(Resolver::new(
+            DnsClient::new(DnsConfig::from_system()),
+            tls::client_config(Arc::new(roots)),
+        ))
+    }
+
+    pub fn dns(&self) -> &DnsClient {
+        &self.dns
     }
 
     /// Every destination for `server_name`, best first: try them in order until one
@@ -80,9 +108,46 @@ impl Resolver {
         server_name: &ServerName,
         now: Instant,
     ) -> Result<Vec<Destination>, ResolveError> {
-        let _ = now;
-        Err(ResolveError::NoAddress {
-            host: server_name.host().to_owned(),
-        })
+        let mut resolution = Resolution::new(server_name, random_seed());
+        loop {
+            match resolution.poll() {
+                Step::WellKnown(hostname) => {
+                    let delegated = self.well_known(&hostname, now).await;
+                    resolution.handle_well_known(delegated.as_ref());
+                }
+                Step::Srv(name) => resolution.handle_srv(self.dns.lookup_srv(&name, now).await),
+                Step::Addr(host, _) => resolution.handle_addr(self.dns.lookup_ip(&host, now).await),
+                Step::Done(result) => return result,
+            }
+        }
     }
+
+    /// The delegated server name from `hostname`'s well-known, from the cache or fetched
+    /// (and cached, successes and failures alike); `None` when there is none.
+    pub async fn well_known(&self, hostname: &str, now: Instant) -> Option<ServerName> {
+        if let Some(cached) = self.lock_cache().get(hostname, now) {
+            return cached;
+        }
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let fetched =
+            fetch::fetch_well_known(&self.dns, self.tls.clone(), hostname, now, now_unix).await;
+        let mut cache = self.lock_cache();
+        cache.put(hostname, &fetched.outcome, fetched.lifetime, now);
+        // A temporary failure may have kept an older delegation.
+        cache
+            .get(hostname, now)
+            .unwrap_or_else(|| fetched.outcome.ok())
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, WellKnownCache> {
+        // Every update is one insert: a poisoned cache is still consistent.
+        self.well_known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A seed for the SRV weight draw; no need for strength, only for spread.
+fn random_seed() -> u64 {
+    getrandom::u64().unwrap_or(0x9e37_79b9_7f4a_7c15)
 }
