@@ -27,18 +27,8 @@ import sys
 
 import pytest
 
-from harness import Lab, Listener, start_hearth
+from harness import DNS_IP, IPS, Lab, Listener, start_hearth
 
-NET = os.environ.get("HEARTH_LAB_NET", "127.0.5")
-DNS_IP = f"{NET}.53"
-IPS = {
-    "syn.test": f"{NET}.2",
-    "direct.test": f"{NET}.10",
-    "deleg.test": f"{NET}.11",
-    "hdeleg.test": f"{NET}.12",
-    "hsrv.test": f"{NET}.13",
-    "wrongcert.test": f"{NET}.14",
-}
 SRV_PORT = 8450
 
 

@@ -26,6 +26,19 @@ REPO = HERE.parent.parent
 LAB_SH = HERE / "lab.sh"
 SYNAPSE_VERSION = "1.163.2"
 
+# The lab's address plan (conftest.py says who is where).
+NET = os.environ.get("HEARTH_LAB_NET", "127.0.5")
+DNS_IP = f"{NET}.53"
+IPS = {
+    "syn.test": f"{NET}.2",
+    "direct.test": f"{NET}.10",
+    "deleg.test": f"{NET}.11",
+    "hdeleg.test": f"{NET}.12",
+    "hsrv.test": f"{NET}.13",
+    "wrongcert.test": f"{NET}.14",
+    "init.test": f"{NET}.15",
+}
+
 
 def hearth_bin() -> pathlib.Path:
     """The debug binary `cargo build` made (HEARTH_BIN overrides)."""
@@ -203,10 +216,15 @@ def start_hearth(
         lines += ["[well_known]", *wk, ""]
     config = home / "hearth.toml"
     config.write_text("\n".join(lines))
+    return serve(lab, id, server_name, config, data_dir, [ln for ln, _ in listeners])
+
+
+def serve(lab: Lab, id: str, server_name: str, config, data_dir, listeners: list[Listener]) -> Hearth:
+    """Starts `hearth serve --config config` in the lab; returns once every listener accepts."""
     if not hearth_bin().exists():
         raise RuntimeError(f"no hearth binary at {hearth_bin()}: run `cargo build` first")
     lab.sh("hearth", id, str(config), timeout=60)
-    return Hearth(lab, server_name, [ln for ln, _ in listeners], config, data_dir, id)
+    return Hearth(lab, server_name, listeners, pathlib.Path(config), pathlib.Path(data_dir), id)
 
 
 def expected_key(hearth):
