@@ -19,6 +19,7 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     pub federation: FederationConfig,
     pub well_known: WellKnownConfig,
+    pub registration: RegistrationConfig,
     /// Where the config came from, for messages (`None` for the embedded default).
     pub source: Option<PathBuf>,
 }
@@ -44,6 +45,17 @@ pub struct FederationConfig {
     pub extra_ca: Vec<PathBuf>,
 }
 
+/// Who may create accounts through the client API (`hearth user add` always works).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// Anyone may register.
+    #[serde(default)]
+    pub open: bool,
+    /// Anyone who knows this token may register (`m.login.registration_token`).
+    pub token: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WellKnownConfig {
@@ -63,6 +75,8 @@ struct RawConfig {
     federation: FederationConfig,
     #[serde(default)]
     well_known: WellKnownConfig,
+    #[serde(default)]
+    registration: RegistrationConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +123,7 @@ impl Config {
             }],
             federation: FederationConfig::default(),
             well_known: WellKnownConfig::default(),
+            registration: RegistrationConfig::default(),
             source: None,
         }
     }
@@ -199,12 +214,16 @@ impl Config {
                 format!("`{client}` must be a URL starting with https://"),
             ));
         }
+        if raw.registration.token.as_deref() == Some("") {
+            return Err(error("registration.token", "must not be empty".into()));
+        }
         Ok(Config {
             server_name: raw.server_name,
             data_dir: raw.data_dir,
             listeners,
             federation: raw.federation,
             well_known: raw.well_known,
+            registration: raw.registration,
             source: None,
         })
     }

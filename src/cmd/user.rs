@@ -4,8 +4,6 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use argon2::password_hash::{PasswordHasher, SaltString};
-
 use super::{CmdResult, keyfile, load_config};
 use crate::server::now_ms;
 use crate::store::{Store, StoreError, users};
@@ -46,7 +44,7 @@ pub fn add(options: AddUser) -> CmdResult {
     if password.is_empty() {
         return Err("the password is empty".into());
     }
-    let hash = hash_password(&password)?;
+    let hash = crate::client::password::hash_password(&password)?;
     keyfile::ensure_data_dir(&config.data_dir)?;
     let store = Store::open(&config.database_path())
         .map_err(|e| format!("database {}: {e}", config.database_path().display()))?;
@@ -79,15 +77,4 @@ fn check_localpart(localpart: &str) -> Result<(), String> {
             "`{localpart}` is not a valid user name: use lower-case letters, digits and . _ = - / +"
         ))
     }
-}
-
-/// An argon2id hash in PHC string form, with the crate's recommended parameters.
-pub fn hash_password(password: &str) -> Result<String, Box<dyn std::error::Error>> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| format!("no randomness for a salt: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| format!("salt: {e}"))?;
-    let hash = argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| format!("cannot hash the password: {e}"))?;
-    Ok(hash.to_string())
 }

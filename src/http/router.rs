@@ -49,15 +49,21 @@ macro_rules! route {
         route!($method $pattern, SMALL_BODY => $function)
     };
     ($method:ident $pattern:literal, $limit:expr => $function:path) => {
+        route!($method $pattern, $limit, DEFAULT_TIMEOUT => $function)
+    };
+    ($method:ident $pattern:literal, $limit:expr, $timeout:expr => $function:path) => {
         Route {
             method: Method::$method,
             pattern: $pattern,
             body_limit: $limit,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: $timeout,
             handler: handler!($function),
         }
     };
 }
+
+/// Long-polling sync may wait this long, plus the time to build its answer.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Every resource hearth serves.
 pub static ROUTES: &[Route] = &[
@@ -68,6 +74,33 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/.well-known/matrix/server" => client::well_known::server),
     route!(Get "/.well-known/matrix/client" => client::well_known::client),
     route!(Get "/_hearth/test/panic" => test_panic),
+    // Client-server API: accounts.
+    route!(Get "/_matrix/client/v3/login" => client::login::flows),
+    route!(Post "/_matrix/client/v3/login" => client::login::login),
+    route!(Post "/_matrix/client/v3/logout" => client::login::logout),
+    route!(Post "/_matrix/client/v3/logout/all" => client::login::logout_all),
+    route!(Get "/_matrix/client/v3/account/whoami" => client::login::whoami),
+    route!(Post "/_matrix/client/v3/register" => client::register::register),
+    route!(Get "/_matrix/client/v3/register/available" => client::register::available),
+    route!(Get "/_matrix/client/v1/register/m.login.registration_token/validity" => client::register::token_validity),
+    // Rooms.
+    route!(Post "/_matrix/client/v3/createRoom" => client::create_room::handle),
+    route!(Post "/_matrix/client/v3/join/{roomIdOrAlias}" => client::membership::join),
+    route!(Post "/_matrix/client/v3/rooms/{roomId}/join" => client::membership::join),
+    route!(Post "/_matrix/client/v3/rooms/{roomId}/leave" => client::membership::leave),
+    route!(Post "/_matrix/client/v3/rooms/{roomId}/invite" => client::membership::invite),
+    route!(Post "/_matrix/client/v3/rooms/{roomId}/kick" => client::membership::kick),
+    route!(Post "/_matrix/client/v3/rooms/{roomId}/ban" => client::membership::ban),
+    route!(Post "/_matrix/client/v3/rooms/{roomId}/unban" => client::membership::unban),
+    route!(Put "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}" => client::send::send_message),
+    route!(Put "/_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}" => client::send::redact),
+    route!(Put "/_matrix/client/v3/rooms/{roomId}/state/{eventType}" => client::send::put_state),
+    route!(Put "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}" => client::send::put_state),
+    route!(Get "/_matrix/client/v3/rooms/{roomId}/state" => client::send::get_state),
+    route!(Get "/_matrix/client/v3/rooms/{roomId}/state/{eventType}" => client::send::get_state),
+    route!(Get "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}" => client::send::get_state),
+    route!(Get "/_matrix/client/v3/rooms/{roomId}/messages" => client::messages::handle),
+    route!(Get "/_matrix/client/v3/sync", SMALL_BODY, SYNC_TIMEOUT => client::sync::handle),
 ];
 
 /// Panics on purpose when `HEARTH_TEST_PANIC_ROUTE=1`, so that a test can prove a panicking
@@ -116,9 +149,18 @@ pub fn lookup<'r>(routes: &'r [Route], method: Method, path: &str) -> Lookup<'r>
 
 /// Whether any route serves `path` (for CORS preflight answers).
 pub fn path_exists(routes: &[Route], path: &str) -> bool {
+    let path = normalise_client_version(path);
     routes
         .iter()
-        .any(|route| match_pattern(route.pattern, path).is_some())
+        .any(|route| match_pattern(route.pattern, &path).is_some())
+}
+
+/// Older clients still call `/_matrix/client/r0/...`; the endpoints are the same as v3's.
+fn normalise_client_version(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/_matrix/client/r0/") {
+        Some(rest) => std::borrow::Cow::Owned(format!("/_matrix/client/v3/{rest}")),
+        None => std::borrow::Cow::Borrowed(path),
+    }
 }
 
 fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {

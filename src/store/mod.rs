@@ -5,11 +5,13 @@
 //! (group commit), each under its own savepoint, so one failing job never undoes another.
 //! `synchronous=FULL`: a job is acknowledged only after its commit reached the disk.
 
+pub mod aliases;
 pub mod devices;
 pub mod events;
 mod migrations;
 pub mod notify;
 mod pool;
+pub mod remote_keys;
 pub mod server_keys;
 pub mod state;
 pub mod users;

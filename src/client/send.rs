@@ -1,0 +1,157 @@
+//! Sending events: `PUT /rooms/{roomId}/send/{eventType}/{txnId}` (idempotent per device),
+//! `PUT /rooms/{roomId}/state/{eventType}/{stateKey}`, `PUT /rooms/{roomId}/redact/{eventId}/{txnId}`,
+//! and reading state with `GET /rooms/{roomId}/state[/{eventType}[/{stateKey}]]`.
+
+use serde_json::{Value, json};
+
+use super::auth::{authenticate, internal};
+use super::format::client_event;
+use super::room_read::{parse_room_id, readable_room};
+use super::room_write::send_event;
+use crate::api::{ApiResult, Request, Response};
+use crate::proto::errcode::{ErrCode, MatrixError};
+use crate::rooms::LocalEvent;
+use crate::server::{Server, now_ms};
+use crate::store::devices;
+use crate::store::state;
+
+pub async fn send_message(server: &Server, request: Request) -> ApiResult {
+    let requester = authenticate(server, &request).await?;
+    let room_id = parse_room_id(request.param(0))?;
+    let kind = request.param(1).to_owned();
+    let txn_id = request.param(2).to_owned();
+    let content = request.json_object()?;
+    let (user, device, txn) = (
+        requester.user_id.as_str().to_owned(),
+        requester.device_id.clone(),
+        txn_id.clone(),
+    );
+    let earlier = server
+        .store
+        .read(move |connection| devices::transaction_event(connection, &user, &device, &txn))
+        .await
+        .map_err(|e| internal(&e))?;
+    if let Some(event_id) = earlier {
+        return Ok(Response::ok(&json!({ "event_id": event_id })));
+    }
+    let event = LocalEvent {
+        kind,
+        state_key: None,
+        content,
+        redacts: None,
+    };
+    let accepted = send_event(
+        server,
+        room_id.as_str(),
+        &requester.user_id,
+        event,
+        Some((requester.device_id, txn_id)),
+    )
+    .await?;
+    Ok(Response::ok(
+        &json!({ "event_id": accepted.pdu.event_id() }),
+    ))
+}
+
+pub async fn redact(server: &Server, request: Request) -> ApiResult {
+    let requester = authenticate(server, &request).await?;
+    let room_id = parse_room_id(request.param(0))?;
+    let target = request.param(1).to_owned();
+    let txn_id = request.param(2).to_owned();
+    let mut content = request.json_object()?;
+    content.retain(|key, _| key == "reason");
+    let event = LocalEvent {
+        kind: "m.room.redaction".into(),
+        state_key: None,
+        content,
+        redacts: Some(target),
+    };
+    let accepted = send_event(
+        server,
+        room_id.as_str(),
+        &requester.user_id,
+        event,
+        Some((requester.device_id, txn_id)),
+    )
+    .await?;
+    Ok(Response::ok(
+        &json!({ "event_id": accepted.pdu.event_id() }),
+    ))
+}
+
+pub async fn put_state(server: &Server, request: Request) -> ApiResult {
+    let requester = authenticate(server, &request).await?;
+    let room_id = parse_room_id(request.param(0))?;
+    let kind = request.param(1).to_owned();
+    let state_key = request.params.get(2).cloned().unwrap_or_default();
+    let content = request.json_object()?;
+    let event = LocalEvent {
+        kind,
+        state_key: Some(state_key),
+        content,
+        redacts: None,
+    };
+    let accepted = send_event(server, room_id.as_str(), &requester.user_id, event, None).await?;
+    Ok(Response::ok(
+        &json!({ "event_id": accepted.pdu.event_id() }),
+    ))
+}
+
+pub async fn get_state(server: &Server, request: Request) -> ApiResult {
+    let requester = authenticate(server, &request).await?;
+    let room_id = parse_room_id(request.param(0))?.as_str().to_owned();
+    let wanted: Option<(String, String)> = request.params.get(1).map(|kind| {
+        (
+            kind.clone(),
+            request.params.get(2).cloned().unwrap_or_default(),
+        )
+    });
+    let user = requester.user_id.clone();
+    let answer = server
+        .store
+        .read(move |connection| {
+            let readable = match readable_room(connection, &user, &room_id)? {
+                Ok(readable) => readable,
+                Err(e) => return Ok(Err(e)),
+            };
+            let room = &readable.room;
+            // A user who left sees the state as of their leaving.
+            let events = match readable.visible_until {
+                None => state::current_state_events(connection, room.room_nid)?,
+                Some(until) => {
+                    let leave = crate::store::events::timeline(
+                        connection,
+                        room.room_nid,
+                        until - 1,
+                        until,
+                        1,
+                        false,
+                    )?;
+                    match leave.first().and_then(|e| e.state_group_before) {
+                        Some(group) => state::state_group_events(connection, group)?,
+                        None => Vec::new(),
+                    }
+                }
+            };
+            let now = now_ms();
+            let answer = match &wanted {
+                None => Ok(Value::Array(
+                    events
+                        .iter()
+                        .map(|e| client_event(e, &room.room_id, &readable.rules, now))
+                        .collect(),
+                )),
+                Some((kind, state_key)) => events
+                    .iter()
+                    .find(|e| &e.kind == kind && e.state_key.as_deref() == Some(state_key.as_str()))
+                    .map(|e| {
+                        client_event(e, &room.room_id, &readable.rules, now)["content"].clone()
+                    })
+                    .ok_or_else(|| MatrixError::new(404, ErrCode::NotFound, "no such state event")),
+            };
+            Ok(answer)
+        })
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(Response::ok(&answer?))
+}

@@ -1,0 +1,292 @@
+//! `GET /_matrix/client/v3/sync`: initial and incremental sync with long-polling.
+//!
+//! The token is `s<stream position>`. A new event wakes waiting syncs at once through the
+//! server's notifier; the sync then reads what is new since its token.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use super::auth::{authenticate, internal};
+use super::format::{client_event, stripped_state};
+use crate::api::{ApiResult, Request, Response};
+use crate::proto::errcode::{ErrCode, MatrixError};
+use crate::proto::room_version::RoomRules;
+use crate::server::{Server, now_ms};
+use crate::store::events::{self, Membership, StoredEvent};
+use crate::store::state;
+use crate::store::{Connection, StoreError};
+
+/// Longest a sync waits, whatever the client asks (the route's timeout is longer).
+pub const MAX_SYNC_WAIT: Duration = Duration::from_secs(90);
+const DEFAULT_TIMELINE_LIMIT: i64 = 10;
+
+/// What the client asked for.
+#[derive(Debug, Clone)]
+struct SyncRequest {
+    user_id: String,
+    since: Option<i64>,
+    full_state: bool,
+    timeline_limit: i64,
+}
+
+pub async fn handle(server: &Server, request: Request) -> ApiResult {
+    let requester = authenticate(server, &request).await?;
+    let since = match request.query_param("since") {
+        Some(token) => Some(parse_token(token)?),
+        None => None,
+    };
+    let timeout = request
+        .query_param("timeout")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_SYNC_WAIT);
+    let sync = SyncRequest {
+        user_id: requester.user_id.as_str().to_owned(),
+        since,
+        full_state: request.query_param("full_state") == Some("true"),
+        timeline_limit: timeline_limit(request.query_param("filter")),
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = server.notifier.position();
+        let job = sync.clone();
+        let (response, has_news) = server
+            .store
+            .read(move |connection| build(connection, &job))
+            .await
+            .map_err(|e| internal(&e))?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if has_news || sync.since.is_none() || sync.full_state || remaining.is_zero() {
+            return Ok(Response::ok(&response));
+        }
+        if !server.notifier.wait_for_change(seen, remaining).await {
+            // Timed out with nothing new: answer with the same position.
+            return Ok(Response::ok(&response));
+        }
+    }
+}
+
+fn parse_token(token: &str) -> Result<i64, MatrixError> {
+    token
+        .strip_prefix('s')
+        .and_then(|n| n.split('_').next())
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            MatrixError::new(
+                400,
+                ErrCode::InvalidParam,
+                format!("invalid sync token {token:?}"),
+            )
+        })
+}
+
+/// `room.timeline.limit` of an inline JSON filter; stored filters use the default for now.
+fn timeline_limit(filter: Option<&str>) -> i64 {
+    filter
+        .filter(|f| f.trim_start().starts_with('{'))
+        .and_then(|f| serde_json::from_str::<Value>(f).ok())
+        .and_then(|f| f.pointer("/room/timeline/limit").and_then(Value::as_i64))
+        .map(|limit| limit.clamp(1, 500))
+        .unwrap_or(DEFAULT_TIMELINE_LIMIT)
+}
+
+/// Builds the response; the flag says whether anything is new since the token.
+fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), StoreError> {
+    let position = events::max_stream_ordering(connection)?;
+    let now = now_ms();
+    let mut joined = Map::new();
+    let mut invited = Map::new();
+    let mut left = Map::new();
+    for membership in events::memberships_of_user(connection, &sync.user_id)? {
+        let changed_since = sync
+            .since
+            .is_none_or(|since| membership.stream_ordering > since);
+        let Some(room) = events::room_by_id(connection, &membership.room_id)? else {
+            continue;
+        };
+        let Some(rules) = RoomRules::for_version(&room.room_version) else {
+            continue;
+        };
+        match membership.membership.as_str() {
+            "join" => {
+                let since = if changed_since { None } else { sync.since };
+                if let Some(section) =
+                    joined_room(connection, sync, &membership, &rules, since, position, now)?
+                {
+                    joined.insert(membership.room_id.clone(), section);
+                }
+            }
+            "invite" if changed_since => {
+                invited.insert(
+                    membership.room_id.clone(),
+                    invited_room(connection, &membership)?,
+                );
+            }
+            "leave" | "ban" if changed_since && sync.since.is_some() => {
+                let section = left_room(connection, sync, &membership, &rules, now)?;
+                left.insert(membership.room_id.clone(), section);
+            }
+            _ => {}
+        }
+    }
+    let has_news = !(joined.is_empty() && invited.is_empty() && left.is_empty());
+    let response = json!({
+        "next_batch": format!("s{position}"),
+        "rooms": { "join": joined, "invite": invited, "leave": left, "knock": {} },
+        "presence": { "events": [] },
+        "account_data": { "events": [] },
+        "to_device": { "events": [] },
+        "device_lists": { "changed": [], "left": [] },
+        "device_one_time_keys_count": {},
+    });
+    Ok((response, has_news))
+}
+
+/// A joined room's section, or `None` when nothing changed since `since`.
+fn joined_room(
+    connection: &Connection,
+    sync: &SyncRequest,
+    membership: &Membership,
+    rules: &RoomRules,
+    since: Option<i64>,
+    position: i64,
+    now: i64,
+) -> Result<Option<Value>, StoreError> {
+    let room_nid = membership.room_nid;
+    let room_id = &membership.room_id;
+    let after = since.unwrap_or(0);
+    let mut timeline = events::timeline(
+        connection,
+        room_nid,
+        after,
+        position,
+        sync.timeline_limit + 1,
+        true,
+    )?;
+    let limited = timeline.len() as i64 > sync.timeline_limit;
+    timeline.truncate(sync.timeline_limit as usize);
+    timeline.reverse();
+    if timeline.is_empty() && since.is_some() && !sync.full_state {
+        return Ok(None);
+    }
+    let timeline_start = timeline
+        .first()
+        .and_then(|e| e.stream_ordering)
+        .unwrap_or(position + 1);
+    let state_events: Vec<StoredEvent> = if since.is_none() || sync.full_state {
+        // Spec: the state at the start of the timeline.
+        match timeline.first().and_then(|e| e.state_group_before) {
+            Some(group) => state::state_group_events(connection, group)?,
+            None => state::current_state_events(connection, room_nid)?,
+        }
+    } else {
+        // State that changed in the gap between the token and the timeline.
+        state::current_state_events(connection, room_nid)?
+            .into_iter()
+            .filter(|e| {
+                e.stream_ordering
+                    .is_some_and(|s| s > after && s < timeline_start)
+            })
+            .collect()
+    };
+    let prev_batch = format!("s{}", timeline_start - 1);
+    let joined_members = events::members_with(connection, room_nid, "join")?;
+    let invited_members = events::members_with(connection, room_nid, "invite")?;
+    let heroes: Vec<&String> = joined_members
+        .iter()
+        .chain(invited_members.iter())
+        .filter(|user| **user != sync.user_id)
+        .take(5)
+        .collect();
+    Ok(Some(json!({
+        "timeline": {
+            "events": timeline.iter().map(|e| client_event(e, room_id, rules, now)).collect::<Vec<_>>(),
+            "limited": limited,
+            "prev_batch": prev_batch,
+        },
+        "state": {
+            "events": state_events.iter().map(|e| client_event(e, room_id, rules, now)).collect::<Vec<_>>(),
+        },
+        "ephemeral": { "events": [] },
+        "account_data": { "events": [] },
+        "summary": {
+            "m.heroes": heroes,
+            "m.joined_member_count": joined_members.len(),
+            "m.invited_member_count": invited_members.len(),
+        },
+        "unread_notifications": { "notification_count": 0, "highlight_count": 0 },
+    })))
+}
+
+/// Stripped state the invitee may see (spec: c2s "Stripped state").
+fn invited_room(connection: &Connection, membership: &Membership) -> Result<Value, StoreError> {
+    let mut stripped = Vec::new();
+    for kind in [
+        "m.room.create",
+        "m.room.join_rules",
+        "m.room.name",
+        "m.room.avatar",
+        "m.room.canonical_alias",
+        "m.room.encryption",
+        "m.room.topic",
+    ] {
+        if let Some(event) = state::current_state_event(connection, membership.room_nid, kind, "")?
+        {
+            stripped.push(stripped_state(&event));
+        }
+    }
+    if let Some(invite) = events::event_by_nid(connection, membership.event_nid)? {
+        if let Some(inviter) = state::current_state_event(
+            connection,
+            membership.room_nid,
+            "m.room.member",
+            &invite.sender,
+        )? {
+            stripped.push(stripped_state(&inviter));
+        }
+        stripped.push(stripped_state(&invite));
+    }
+    Ok(json!({ "invite_state": { "events": stripped } }))
+}
+
+/// A room left since the token: the timeline up to the leave.
+fn left_room(
+    connection: &Connection,
+    sync: &SyncRequest,
+    membership: &Membership,
+    rules: &RoomRules,
+    now: i64,
+) -> Result<Value, StoreError> {
+    let after = sync.since.unwrap_or(0);
+    let mut timeline = events::timeline(
+        connection,
+        membership.room_nid,
+        after,
+        membership.stream_ordering,
+        sync.timeline_limit + 1,
+        true,
+    )?;
+    let limited = timeline.len() as i64 > sync.timeline_limit;
+    timeline.truncate(sync.timeline_limit as usize);
+    timeline.reverse();
+    let prev_batch = format!(
+        "s{}",
+        timeline
+            .first()
+            .and_then(|e| e.stream_ordering)
+            .unwrap_or(membership.stream_ordering)
+            - 1
+    );
+    Ok(json!({
+        "timeline": {
+            "events": timeline.iter().map(|e| client_event(e, &membership.room_id, rules, now)).collect::<Vec<_>>(),
+            "limited": limited,
+            "prev_batch": prev_batch,
+        },
+        "state": { "events": [] },
+        "account_data": { "events": [] },
+    }))
+}
