@@ -14,6 +14,7 @@ pub mod redaction;
 #[cfg(test)]
 mod robustness_tests;
 pub mod room_version;
+pub mod server_keys;
 pub mod signing;
 pub mod state_res;
 pub mod x_matrix;

@@ -110,6 +110,23 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     ALTER TABLE users ADD COLUMN displayname TEXT;
     ALTER TABLE users ADD COLUMN avatar_url TEXT;",
+    // 3: other servers' signing keys (federation::keys). One row per key, with the time
+    // up to which it may verify signatures; and each server's last key document as
+    // received, which hearth passes on, countersigned, when it answers as a notary.
+    "CREATE TABLE remote_server_keys (
+        server_name TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        valid_until_ts INTEGER NOT NULL,
+        expired_ts INTEGER,
+        PRIMARY KEY (server_name, key_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE remote_key_documents (
+        server_name TEXT PRIMARY KEY NOT NULL,
+        document TEXT NOT NULL,
+        valid_until_ts INTEGER NOT NULL,
+        fetched_ts INTEGER NOT NULL
+    );",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.
