@@ -6,6 +6,5 @@ pub mod dns;
 pub mod endpoints;
 mod error;
 pub mod resolve;
-pub mod check;
 
 pub use error::FedError;
