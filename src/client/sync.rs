@@ -21,21 +21,64 @@ use crate::store::{Connection, StoreError};
 pub const MAX_SYNC_WAIT: Duration = Duration::from_secs(90);
 const DEFAULT_TIMELINE_LIMIT: i64 = 10;
 
+/// A sync position: one counter per stream. Written `s<events>_<account_data>_<receipts>_<typing>`;
+/// a shorter token (older hearth, `prev_batch`) leaves the missing counters at 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncToken {
+    /// Timeline events (`events.stream_ordering`).
+    pub events: i64,
+    /// Global and per-room account data.
+    pub account_data: i64,
+    /// Read receipts and read markers.
+    pub receipts: i64,
+    /// Typing notifications (in memory; restarts from 0 with the server).
+    pub typing: i64,
+}
+
+impl SyncToken {
+    pub fn parse(token: &str) -> Option<SyncToken> {
+        let mut parts = token.strip_prefix('s')?.split('_');
+        let mut next = || -> Option<i64> {
+            match parts.next() {
+                None => Some(0),
+                Some(part) => part.parse::<i64>().ok().filter(|n| *n >= 0),
+            }
+        };
+        let token = SyncToken {
+            events: next()?,
+            account_data: next()?,
+            receipts: next()?,
+            typing: next()?,
+        };
+        Some(token)
+    }
+
+    pub fn format(&self) -> String {
+        format!(
+            "s{}_{}_{}_{}",
+            self.events, self.account_data, self.receipts, self.typing
+        )
+    }
+}
+
 /// What the client asked for.
 #[derive(Debug, Clone)]
 struct SyncRequest {
     user_id: String,
+    /// The events position of `since_token`.
     since: Option<i64>,
+    since_token: Option<SyncToken>,
     full_state: bool,
     timeline_limit: i64,
 }
 
 pub async fn handle(server: &Server, request: Request) -> ApiResult {
     let requester = authenticate(server, &request).await?;
-    let since = match request.query_param("since") {
+    let since_token = match request.query_param("since") {
         Some(token) => Some(parse_token(token)?),
         None => None,
     };
+    let since = since_token.map(|token| token.events);
     let timeout = request
         .query_param("timeout")
         .and_then(|t| t.parse::<u64>().ok())
@@ -45,6 +88,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
     let sync = SyncRequest {
         user_id: requester.user_id.as_str().to_owned(),
         since,
+        since_token,
         full_state: request.query_param("full_state") == Some("true"),
         timeline_limit: timeline_limit(request.query_param("filter")),
     };
@@ -68,19 +112,14 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
     }
 }
 
-fn parse_token(token: &str) -> Result<i64, MatrixError> {
-    token
-        .strip_prefix('s')
-        .and_then(|n| n.split('_').next())
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| {
-            MatrixError::new(
-                400,
-                ErrCode::InvalidParam,
-                format!("invalid sync token {token:?}"),
-            )
-        })
+fn parse_token(token: &str) -> Result<SyncToken, MatrixError> {
+    SyncToken::parse(token).ok_or_else(|| {
+        MatrixError::new(
+            400,
+            ErrCode::InvalidParam,
+            format!("invalid sync token {token:?}"),
+        )
+    })
 }
 
 /// `room.timeline.limit` of an inline JSON filter; stored filters use the default for now.
@@ -96,6 +135,10 @@ fn timeline_limit(filter: Option<&str>) -> i64 {
 /// Builds the response; the flag says whether anything is new since the token.
 fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), StoreError> {
     let position = events::max_stream_ordering(connection)?;
+    let next_token = SyncToken {
+        events: position,
+        ..sync.since_token.unwrap_or_default()
+    };
     let now = now_ms();
     let mut joined = Map::new();
     let mut invited = Map::new();
@@ -134,7 +177,7 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
     }
     let has_news = !(joined.is_empty() && invited.is_empty() && left.is_empty());
     let response = json!({
-        "next_batch": format!("s{position}"),
+        "next_batch": next_token.format(),
         "rooms": { "join": joined, "invite": invited, "leave": left, "knock": {} },
         "presence": { "events": [] },
         "account_data": { "events": [] },
@@ -289,4 +332,30 @@ fn left_room(
         "state": { "events": [] },
         "account_data": { "events": [] },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_short_tokens_fill_zeros() {
+        let token = SyncToken {
+            events: 5,
+            account_data: 2,
+            receipts: 9,
+            typing: 1,
+        };
+        assert_eq!(SyncToken::parse(&token.format()), Some(token));
+        assert_eq!(
+            SyncToken::parse("s7"),
+            Some(SyncToken {
+                events: 7,
+                ..SyncToken::default()
+            })
+        );
+        assert_eq!(SyncToken::parse("x7"), None);
+        assert_eq!(SyncToken::parse("s-1"), None);
+        assert_eq!(SyncToken::parse("s1_a"), None);
+    }
 }
