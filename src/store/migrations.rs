@@ -127,6 +127,25 @@ const MIGRATIONS: &[&str] = &[
         valid_until_ts INTEGER NOT NULL,
         fetched_ts INTEGER NOT NULL
     );",
+    // 4: federation of rooms. The state after each event (for state at prev_events without
+    // recomputing), the per-destination outbound queue (survives restarts), and inbound
+    // transaction IDs per origin (a retried transaction is answered, not re-applied).
+    "ALTER TABLE events ADD COLUMN state_group_after INTEGER;
+    CREATE TABLE federation_outbox (
+        queue_nid INTEGER PRIMARY KEY,
+        destination TEXT NOT NULL,
+        pdu_event_id TEXT,
+        edu TEXT,
+        created_ts INTEGER NOT NULL
+    );
+    CREATE INDEX federation_outbox_by_destination ON federation_outbox (destination, queue_nid);
+    CREATE TABLE federation_inbound_transactions (
+        origin TEXT NOT NULL,
+        txn_id TEXT NOT NULL,
+        response TEXT NOT NULL,
+        received_ts INTEGER NOT NULL,
+        PRIMARY KEY (origin, txn_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.
