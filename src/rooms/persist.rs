@@ -43,6 +43,7 @@ pub fn persist_new_timeline_event(
             soft_failed: false,
             outlier: false,
             state_group_before: room.current_state_group,
+            state_group_after: room.current_state_group,
         },
     )?;
     if let Some(state_key) = pdu.state_key() {
@@ -53,6 +54,7 @@ pub fn persist_new_timeline_event(
             room.current_state_group,
             &[(state_key_nid, event_nid)],
         )?;
+        events::set_state_group_after(transaction, event_nid, group)?;
         state::set_current_state(transaction, room.room_nid, state_key_nid, event_nid)?;
         events::set_current_state_group(transaction, room.room_nid, group)?;
         if pdu.kind() == "m.room.member" {

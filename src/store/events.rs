@@ -26,10 +26,12 @@ pub struct StoredEvent {
     pub outlier: bool,
     pub state_group_before: Option<i64>,
     pub redacted_by: Option<String>,
+    /// The state after this event (= before, for message events); `None` for outliers.
+    pub state_group_after: Option<i64>,
 }
 
 const EVENT_COLUMNS: &str = "event_nid, event_id, room_nid, kind, state_key, sender, origin_server_ts, depth, \
-     stream_ordering, pdu, rejected, soft_failed, outlier, state_group_before, redacted_by";
+     stream_ordering, pdu, rejected, soft_failed, outlier, state_group_before, redacted_by, state_group_after";
 
 fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
@@ -48,6 +50,7 @@ fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         outlier: row.get(12)?,
         state_group_before: row.get(13)?,
         redacted_by: row.get(14)?,
+        state_group_after: row.get(15)?,
     })
 }
 
@@ -155,14 +158,15 @@ pub struct NewEvent<'a> {
     pub soft_failed: bool,
     pub outlier: bool,
     pub state_group_before: Option<i64>,
+    pub state_group_after: Option<i64>,
 }
 
 pub fn insert_event(connection: &Connection, event: &NewEvent<'_>) -> Result<i64, StoreError> {
     connection
         .prepare_cached(
             "INSERT INTO events (event_id, room_nid, kind, state_key, sender, origin_server_ts, depth, \
-             stream_ordering, pdu, rejected, soft_failed, outlier, state_group_before) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             stream_ordering, pdu, rejected, soft_failed, outlier, state_group_before, state_group_after) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?
         .execute(params![
             event.event_id,
@@ -178,6 +182,7 @@ pub fn insert_event(connection: &Connection, event: &NewEvent<'_>) -> Result<i64
             event.soft_failed,
             event.outlier,
             event.state_group_before,
+            event.state_group_after,
         ])?;
     Ok(connection.last_insert_rowid())
 }
@@ -253,6 +258,14 @@ pub fn advance_forward_extremities(
             "INSERT OR IGNORE INTO forward_extremities (room_nid, event_nid) VALUES (?1, ?2)",
         )?
         .execute(params![room_nid, new_event_nid])?;
+    Ok(())
+}
+
+/// Records the state group after an event, once it is known.
+pub fn set_state_group_after(connection: &Connection, event_nid: i64, group_nid: i64) -> Result<(), StoreError> {
+    connection
+        .prepare_cached("UPDATE events SET state_group_after = ?2 WHERE event_nid = ?1")?
+        .execute(params![event_nid, group_nid])?;
     Ok(())
 }
 
