@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod client;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
