@@ -146,6 +146,27 @@ const MIGRATIONS: &[&str] = &[
         received_ts INTEGER NOT NULL,
         PRIMARY KEY (origin, txn_id)
     ) WITHOUT ROWID;",
+    // 5: read receipts (one row per user, type and thread, with its position in the
+    // receipts stream of sync), each user's push rules once edited (the spec's default
+    // set until then), and forgotten rooms (the membership event that was forgotten, so a
+    // later membership is not forgotten).
+    "CREATE TABLE receipts (
+        room_nid INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        receipt_type TEXT NOT NULL,
+        thread_id TEXT NOT NULL DEFAULT '',
+        event_id TEXT NOT NULL,
+        event_stream_ordering INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        stream_position INTEGER NOT NULL,
+        PRIMARY KEY (room_nid, user_id, receipt_type, thread_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX receipts_by_position ON receipts (stream_position);
+    CREATE TABLE push_rules (
+        user_id TEXT PRIMARY KEY NOT NULL,
+        rules TEXT NOT NULL
+    );
+    ALTER TABLE memberships ADD COLUMN forgotten_event_nid INTEGER;",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.
