@@ -10,7 +10,7 @@ allows (server-server-api "Resolving server names"):
     srv.test      no A record; _matrix-fed._tcp.srv.test -> hsrv.test:8450  (step 4: SRV)
 
 and, as a control that Synapse really checks TLS, wrongcert.test on :8448 presenting a
-lab certificate for another name.
+lab certificate for another name. test_init.py adds init.test (a config from `hearth init`).
 
 Runs only with HEARTH_INTEROP=1 (STYLE 8.3). Addresses are <HEARTH_LAB_NET>.x, default
 127.0.5.x (dnsmasq on .53), so labs on different prefixes never collide. HEARTH_LAB_DIR
