@@ -167,6 +167,30 @@ const MIGRATIONS: &[&str] = &[
         rules TEXT NOT NULL
     );
     ALTER TABLE memberships ADD COLUMN forgotten_event_nid INTEGER;",
+    // 6: account data (global rows have room_id ''; stream_id is the position in the
+    // account-data stream of sync), uploaded sync filters, and local presence.
+    "CREATE TABLE account_data (
+        user_id TEXT NOT NULL,
+        room_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        content TEXT NOT NULL,
+        stream_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, room_id, kind)
+    ) WITHOUT ROWID;
+    CREATE INDEX account_data_by_user_stream ON account_data (user_id, stream_id);
+    CREATE INDEX account_data_by_stream ON account_data (stream_id);
+    CREATE TABLE filters (
+        user_id TEXT NOT NULL,
+        filter_id INTEGER NOT NULL,
+        filter TEXT NOT NULL,
+        PRIMARY KEY (user_id, filter_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE presence (
+        user_id TEXT PRIMARY KEY NOT NULL,
+        presence TEXT NOT NULL,
+        status_msg TEXT,
+        last_active_ts INTEGER NOT NULL
+    );",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.

@@ -5,12 +5,15 @@
 //! (group commit), each under its own savepoint, so one failing job never undoes another.
 //! `synchronous=FULL`: a job is acknowledged only after its commit reached the disk.
 
+pub mod account_data;
 pub mod aliases;
 pub mod devices;
 pub mod events;
+pub mod filters;
 mod migrations;
 pub mod notify;
 mod pool;
+pub mod profiles;
 pub mod remote_keys;
 pub mod server_keys;
 pub mod state;
