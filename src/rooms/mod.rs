@@ -5,6 +5,8 @@ pub mod build;
 pub mod create;
 mod error;
 pub mod persist;
+pub mod receive;
+pub mod state_at;
 
 pub use build::{LocalEvent, Signer};
 pub use error::RoomError;
