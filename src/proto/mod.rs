@@ -10,6 +10,8 @@ pub mod event_format;
 pub mod hashes;
 pub mod id;
 pub mod pdu;
+pub mod push;
+pub mod rate_limit;
 pub mod redaction;
 #[cfg(test)]
 mod robustness_tests;
@@ -17,4 +19,5 @@ pub mod room_version;
 pub mod server_keys;
 pub mod signing;
 pub mod state_res;
+pub mod typing;
 pub mod x_matrix;
