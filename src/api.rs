@@ -58,6 +58,9 @@ pub struct Request {
     pub params: Vec<String>,
     /// The client's address (the TCP peer), for rate limits and device last-seen.
     pub peer: Option<std::net::SocketAddr>,
+    /// The server that signed the request, on routes that require `X-Matrix`
+    /// authentication (set by the router once the signature checked out); else `None`.
+    pub origin: Option<crate::proto::id::ServerName>,
 }
 
 impl Request {

@@ -15,10 +15,26 @@ struct Hearth {
 #[derive(FromArgs)]
 #[argh(subcommand)]
 enum Command {
+    Check(CheckArgs),
     Init(InitArgs),
     Serve(ServeArgs),
     User(UserArgs),
     Version(VersionArgs),
+}
+
+/// Check federation with a server (default: this one) as other servers see it.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "check")]
+struct CheckArgs {
+    /// the server name to check (default: server_name from the config)
+    #[argh(positional)]
+    server_name: Option<String>,
+    /// print the report as JSON
+    #[argh(switch)]
+    json: bool,
+    /// the config file (default: $HEARTH_CONFIG, else the embedded default)
+    #[argh(option)]
+    config: Option<PathBuf>,
 }
 
 /// Write a config and a signing key, and print what to publish for federation.
@@ -91,6 +107,11 @@ struct VersionArgs {}
 fn main() {
     let arguments: Hearth = argh::from_env();
     let result = match arguments.command {
+        Command::Check(args) => cmd::check::run(cmd::check::Check {
+            server_name: args.server_name,
+            json: args.json,
+            config: args.config,
+        }),
         Command::Init(args) => cmd::init::run(cmd::init::Init {
             server_name: args.server_name,
             data_dir: args.data_dir,

@@ -7,6 +7,7 @@ use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
+use crate::federation::Federation;
 use crate::proto::id::ServerName;
 use crate::proto::signing::SigningKey;
 use crate::store::Store;
@@ -22,10 +23,18 @@ pub struct Server {
     pub notifier: Notifier,
     /// Access token hash → (user ID, device ID): saves a database read per request.
     pub token_cache: RwLock<HashMap<String, (String, String)>>,
+    /// The outbound federation client and the cache of other servers' keys.
+    pub federation: Federation,
 }
 
 impl Server {
-    pub fn new(config: Config, name: ServerName, store: Store, signing_key: SigningKey) -> Server {
+    pub fn new(
+        config: Config,
+        name: ServerName,
+        store: Store,
+        signing_key: SigningKey,
+        federation: Federation,
+    ) -> Server {
         Server {
             config,
             name,
@@ -33,6 +42,7 @@ impl Server {
             signing_key,
             notifier: Notifier::new(),
             token_cache: RwLock::new(HashMap::new()),
+            federation,
         }
     }
 

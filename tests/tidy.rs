@@ -82,6 +82,10 @@ fn source_files_stay_small() {
 
 #[test]
 fn layers_import_only_earlier_layers() {
+    // `Server` is the context every handler gets and holds the federation client and
+    // key ring (STYLE 1.2), while federation's handlers take `&Server`: the one edge
+    // allowed against the order.
+    let allowed = [("server", "federation")];
     let mut violations = Vec::new();
     for path in source_files() {
         let Some(layer) = layer_of(&path) else {
@@ -90,6 +94,9 @@ fn layers_import_only_earlier_layers() {
         let position = LAYERS.iter().position(|l| *l == layer).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         for later in &LAYERS[position + 1..] {
+            if allowed.contains(&(layer, *later)) {
+                continue;
+            }
             let patterns = [
                 format!("crate::{later}::"),
                 format!("crate::{later};"),

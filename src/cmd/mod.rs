@@ -1,6 +1,7 @@
 //! Commands: one file each. `main.rs` only parses the command line and dispatches here.
 //! Errors at this level are `Box<dyn Error>` with context, printed by `main`.
 
+pub mod check;
 pub mod init;
 pub mod keyfile;
 pub mod serve;

@@ -47,7 +47,9 @@ pub fn run(config_flag: Option<PathBuf>) -> CmdResult {
     }
     let name = crate::proto::id::ServerName::parse(&config.server_name)
         .map_err(|e| format!("config {}: key `server_name`: {e}", config.source_name()))?;
-    let server = Arc::new(Server::new(config, name, store, signing_key));
+    let federation = crate::federation::Federation::from_config(&config, &name, &signing_key)
+        .map_err(|e| format!("config {}: {e}", config.source_name()))?;
+    let server = Arc::new(Server::new(config, name, store, signing_key, federation));
     let executor = Arc::new(Executor::new());
     for listener in listeners {
         executor

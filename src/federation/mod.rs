@@ -1,10 +1,15 @@
 //! Federation: the `/_matrix/federation/*` and `/_matrix/key/*` endpoints (and, in later
 //! work, the resolver, the outbound client and the transaction sender).
 
+pub mod check;
+pub mod auth;
 pub mod client;
 pub mod dns;
 pub mod endpoints;
 mod error;
+pub mod keys;
 pub mod resolve;
+mod service;
 
 pub use error::FedError;
+pub use service::Federation;

@@ -11,9 +11,10 @@ use std::time::Instant;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, FutureExt};
 use http_types::StatusCode;
 
-use super::router::{self, Lookup, ROUTES};
+use super::router::{self, Lookup, ROUTES, Route};
 use super::stream::AbortableStream;
-use crate::api::{Method, Request, Response};
+use crate::api::{ApiResult, Method, Request, Response};
+use crate::federation::auth::authenticate;
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::server::Server;
 
@@ -98,9 +99,15 @@ async fn route(
     if request.len().is_some_and(|len| len > route.body_limit) {
         return (too_large(route.body_limit), false);
     }
-    let handler = route.handler;
     let work = async {
         let body = read_body(request, route.body_limit).await?;
+        // Spec: s2s "Request Authentication": the signature covers the path and query as
+        // sent; async-h1's URL keeps both as received (its parser percent-encodes only
+        // characters that a conforming sender never leaves bare).
+        let uri = match request.url().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
+        };
         let api_request = Request {
             method,
             path: path.to_owned(),
@@ -121,9 +128,10 @@ async fn route(
             body,
             params,
             peer: Some(peer),
+            origin: None,
         };
         // A panic in a handler costs this request only (STYLE 4.2).
-        match AssertUnwindSafe(handler(server, api_request))
+        match AssertUnwindSafe(run_route(server, route, api_request, uri))
             .catch_unwind()
             .await
         {
@@ -159,6 +167,15 @@ async fn route(
             false,
         ),
     }
+}
+
+/// Runs the route's handler, after `X-Matrix` authentication on signed routes (401
+/// `M_UNAUTHORIZED` without running the handler when it fails).
+async fn run_route(server: &Server, route: &Route, mut request: Request, uri: String) -> ApiResult {
+    if route.signed {
+        request.origin = Some(authenticate(server, &request, &uri).await?);
+    }
+    (route.handler)(server, request).await
 }
 
 enum BodyError {

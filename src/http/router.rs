@@ -25,6 +25,10 @@ pub struct Route {
     pub body_limit: usize,
     /// How long the request may take, body included.
     pub timeout: Duration,
+    /// Whether the request must carry a valid `X-Matrix` signature (server-server
+    /// endpoints; checked before the handler runs, which finds the origin in
+    /// `Request::origin`).
+    pub signed: bool,
     pub handler: Handler,
 }
 
@@ -45,6 +49,12 @@ macro_rules! handler {
 }
 
 macro_rules! route {
+    (signed $method:ident $pattern:literal => $function:path) => {
+        Route {
+            signed: true,
+            ..route!($method $pattern => $function)
+        }
+    };
     ($method:ident $pattern:literal => $function:path) => {
         route!($method $pattern, SMALL_BODY => $function)
     };
@@ -57,6 +67,7 @@ macro_rules! route {
             pattern: $pattern,
             body_limit: $limit,
             timeout: $timeout,
+            signed: false,
             handler: handler!($function),
         }
     };
@@ -70,6 +81,9 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/_matrix/key/v2/server" => federation::endpoints::server_keys::handle),
     route!(Get "/_matrix/key/v2/server/{keyId}" => federation::endpoints::server_keys::handle),
     route!(Get "/_matrix/federation/v1/version" => federation::endpoints::version::handle),
+    route!(Get "/_matrix/key/v2/query/{serverName}" => federation::endpoints::key_query::handle_get),
+    route!(Post "/_matrix/key/v2/query" => federation::endpoints::key_query::handle_post),
+    route!(signed Get "/_matrix/federation/v1/query/profile" => federation::endpoints::query_profile::handle),
     route!(Get "/_matrix/client/versions" => client::versions::handle),
     route!(Get "/.well-known/matrix/server" => client::well_known::server),
     route!(Get "/.well-known/matrix/client" => client::well_known::client),

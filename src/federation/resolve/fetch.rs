@@ -129,16 +129,27 @@ pub async fn fetch_well_known(
     now: Instant,
     now_unix: u64,
 ) -> WellKnownFetch {
+    let url = Url {
+        host: hostname.to_ascii_lowercase(),
+        port: 443,
+        path: "/.well-known/matrix/server".to_owned(),
+    };
+    fetch_from(dns, tls, url, now, now_unix).await
+}
+
+/// The fetch from any start URL (tests start on a port other than 443).
+pub async fn fetch_from(
+    dns: &DnsClient,
+    tls: Arc<ClientConfig>,
+    mut url: Url,
+    now: Instant,
+    now_unix: u64,
+) -> WellKnownFetch {
     let mut fetch = WellKnownFetch {
         hops: Vec::new(),
         outcome: Err(WellKnownError::TooManyRedirects),
         lifetime: None,
         content_type: None,
-    };
-    let mut url = Url {
-        host: hostname.to_ascii_lowercase(),
-        port: 443,
-        path: "/.well-known/matrix/server".to_owned(),
     };
     let mut visited = vec![url.to_string()];
     for _ in 0..=MAX_REDIRECTS {

@@ -20,6 +20,8 @@ use crate::federation::dns::{DnsClient, DnsConfig};
 use crate::proto::id::ServerName;
 
 pub mod fetch;
+#[cfg(test)]
+mod fetch_tests;
 pub mod https;
 pub mod srv;
 pub mod step;
