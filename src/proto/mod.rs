@@ -11,7 +11,6 @@ pub mod hashes;
 pub mod id;
 pub mod pdu;
 pub mod push;
-pub mod rate_limit;
 pub mod redaction;
 #[cfg(test)]
 mod robustness_tests;
