@@ -7,7 +7,6 @@
 
 mod backoff;
 mod connection;
-pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

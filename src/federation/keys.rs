@@ -1,0 +1,261 @@
+//! Other servers' signing keys: looked up in the store, fetched from the server itself
+//! (`GET /_matrix/key/v2/server`) when missing or too old, checked
+//! (`proto::server_keys`) and cached (`store::remote_keys`).
+//!
+//! Spec: s2s "Retrieving server keys"; checklist §2.1. Which validity applies is the
+//! caller's: a request's key must be a current key valid now; an event's key (room
+//! versions 5 and later, rooms/fragments/v5-signing-requirements.md) must be valid at the
+//! event's `origin_server_ts`, and an old (expired) key still counts for events it signed
+//! before it expired.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::api::Method;
+use crate::federation::FedError;
+use crate::federation::client::{FederationClient, Outgoing};
+use crate::proto::id::ServerName;
+use crate::proto::server_keys::{ServerKey, ServerKeys, check_key_document};
+use crate::server::now_ms;
+use crate::store::Store;
+use crate::store::remote_keys;
+
+/// After a fetch that did not yield the key asked for, the same server is not asked
+/// again for this long: a peer sending random key IDs must not make us hammer it.
+const REFETCH_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// What a key is wanted for: the rule for "valid" differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// Authenticating a request now: a current key (not in `old_verify_keys`) whose
+    /// validity reaches `now_ms`.
+    Request { now_ms: i64 },
+    /// Checking an event signature: valid at `origin_server_ts` (room versions 5 and
+    /// later), or at any time (`None`, room versions 1 to 4, which do not enforce it).
+    Event { valid_at_ms: Option<i64> },
+}
+
+impl KeyUse {
+    /// Whether `key` may be used for this.
+    pub fn accepts(self, key: &ServerKey) -> bool {
+        match self {
+            KeyUse::Request { now_ms } => key.expired_ts.is_none() && key.valid_until_ts >= now_ms,
+            KeyUse::Event { valid_at_ms } => {
+                valid_at_ms.is_none_or(|valid_at| key.valid_until_ts >= valid_at)
+            }
+        }
+    }
+}
+
+/// The key fetcher: remembers recent fetches so that concurrent and repeated requests for
+/// one server share one fetch.
+#[derive(Default)]
+pub struct KeyRing {
+    /// Per server: a lock held during a fetch, and when the last fetch ended.
+    fetches: Mutex<HashMap<ServerName, Arc<smol::lock::Mutex<Option<Instant>>>>>,
+}
+
+impl KeyRing {
+    /// The key `key_id` of `server_name`, fit for `key_use`: from the store, else fetched
+    /// from the server (at most once per [`REFETCH_COOLDOWN`] when that does not help).
+    pub async fn get_key(
+        &self,
+        store: &Store,
+        client: &FederationClient,
+        server_name: &ServerName,
+        key_id: &str,
+        key_use: KeyUse,
+    ) -> Result<ServerKey, FedError> {
+        if let Some(key) = stored_key(store, server_name, key_id).await?
+            && key_use.accepts(&key)
+        {
+            return Ok(key);
+        }
+        let slot = self.fetch_slot(server_name);
+        let mut last_fetch = slot.lock().await;
+        // Another task may have fetched while this one waited for the lock.
+        if let Some(key) = stored_key(store, server_name, key_id).await?
+            && key_use.accepts(&key)
+        {
+            return Ok(key);
+        }
+        if last_fetch.is_some_and(|at| at.elapsed() < REFETCH_COOLDOWN) {
+            return Err(FedError::KeyNotFound(
+                server_name.clone(),
+                key_id.to_owned(),
+            ));
+        }
+        let fetched = fetch_direct(store, client, server_name).await;
+        *last_fetch = Some(Instant::now());
+        drop(last_fetch);
+        let keys = fetched?;
+        keys.keys
+            .into_iter()
+            .find(|key| key.key_id == key_id && key_use.accepts(key))
+            .ok_or_else(|| FedError::KeyNotFound(server_name.clone(), key_id.to_owned()))
+    }
+
+    /// The last key document of `server_name` that is valid until at least
+    /// `minimum_valid_until_ts` and lists `key_ids`, fetching a fresh one when the stored
+    /// one falls short; an older stored document when the server cannot be reached (spec:
+    /// notaries "can return keys for servers that are offline ... by using cached
+    /// responses"). `None` when there is none at all.
+    pub async fn document(
+        &self,
+        store: &Store,
+        client: &FederationClient,
+        server_name: &ServerName,
+        minimum_valid_until_ts: i64,
+        key_ids: &[String],
+    ) -> Result<Option<Value>, FedError> {
+        let stored = read_document(store, server_name).await?;
+        let good_enough = |document: &Value, valid_until_ts: i64| {
+            valid_until_ts >= minimum_valid_until_ts
+                && key_ids.iter().all(|key_id| lists_key(document, key_id))
+        };
+        if let Some((document, valid_until_ts)) = &stored
+            && good_enough(document, *valid_until_ts)
+        {
+            return Ok(stored.map(|(document, _)| document));
+        }
+        let slot = self.fetch_slot(server_name);
+        let mut last_fetch = slot.lock().await;
+        if last_fetch.is_none_or(|at| at.elapsed() >= REFETCH_COOLDOWN) {
+            let fetched = fetch_direct(store, client, server_name).await;
+            *last_fetch = Some(Instant::now());
+            if let Err(e) = fetched {
+                crate::info!("key fetch for notary answer: {e}");
+            }
+        }
+        drop(last_fetch);
+        Ok(read_document(store, server_name)
+            .await?
+            .map(|(document, _)| document))
+    }
+
+    fn fetch_slot(&self, server_name: &ServerName) -> Arc<smol::lock::Mutex<Option<Instant>>> {
+        let mut fetches = self
+            .fetches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        fetches.entry(server_name.clone()).or_default().clone()
+    }
+}
+
+/// Fetches `server_name`'s key document from the server itself, checks and stores it.
+pub async fn fetch_direct(
+    store: &Store,
+    client: &FederationClient,
+    server_name: &ServerName,
+) -> Result<ServerKeys, FedError> {
+    let outgoing = Outgoing {
+        method: Method::Get,
+        path_and_query: "/_matrix/key/v2/server",
+        body: None,
+        // The key endpoints are not authenticated (spec: keys_server.yaml).
+        sign: false,
+        // As Synapse: a signature check must not fail because sending to that server
+        // failed lately.
+        ignore_backoff: true,
+    };
+    let (status, document) = client.send(server_name, &outgoing).await?;
+    if status != 200 {
+        return Err(FedError::BadKeys(
+            server_name.clone(),
+            format!("GET /_matrix/key/v2/server answered {status}"),
+        ));
+    }
+    let fetched_ts = now_ms();
+    let keys = check_key_document(&document, server_name, fetched_ts)
+        .map_err(|e| FedError::BadKeys(server_name.clone(), e.to_string()))?;
+    let text = document.to_string();
+    let to_save = keys.clone();
+    store
+        .write(move |transaction| remote_keys::save(transaction, &to_save, &text, fetched_ts))
+        .await?;
+    Ok(keys)
+}
+
+async fn stored_key(
+    store: &Store,
+    server_name: &ServerName,
+    key_id: &str,
+) -> Result<Option<ServerKey>, FedError> {
+    let server_name = server_name.clone();
+    let key_id = key_id.to_owned();
+    Ok(store
+        .read(move |connection| remote_keys::get_key(connection, &server_name, &key_id))
+        .await?)
+}
+
+/// The stored document, parsed, with its `valid_until_ts`.
+async fn read_document(
+    store: &Store,
+    server_name: &ServerName,
+) -> Result<Option<(Value, i64)>, FedError> {
+    let name = server_name.clone();
+    let stored = store
+        .read(move |connection| remote_keys::get_document(connection, &name))
+        .await?;
+    Ok(stored.and_then(|stored| {
+        serde_json::from_str(&stored.document)
+            .ok()
+            .map(|document| (document, stored.valid_until_ts))
+    }))
+}
+
+fn lists_key(document: &Value, key_id: &str) -> bool {
+    ["verify_keys", "old_verify_keys"].iter().any(|field| {
+        document
+            .get(field)
+            .and_then(|keys| keys.get(key_id))
+            .is_some()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(valid_until_ts: i64, expired_ts: Option<i64>) -> ServerKey {
+        ServerKey {
+            key_id: "ed25519:a".into(),
+            public_key: String::new(),
+            valid_until_ts,
+            expired_ts,
+        }
+    }
+
+    #[test]
+    fn which_keys_count() {
+        let current = key(1000, None);
+        let old = key(500, Some(500));
+        // Requests: current keys valid now only.
+        assert!(KeyUse::Request { now_ms: 1000 }.accepts(&current));
+        assert!(!KeyUse::Request { now_ms: 1001 }.accepts(&current));
+        assert!(!KeyUse::Request { now_ms: 100 }.accepts(&old));
+        // Events: valid at origin_server_ts, old keys included; v1-4 rooms: any time.
+        assert!(
+            KeyUse::Event {
+                valid_at_ms: Some(500)
+            }
+            .accepts(&old)
+        );
+        assert!(
+            !KeyUse::Event {
+                valid_at_ms: Some(501)
+            }
+            .accepts(&old)
+        );
+        assert!(
+            !KeyUse::Event {
+                valid_at_ms: Some(1001)
+            }
+            .accepts(&current)
+        );
+        assert!(KeyUse::Event { valid_at_ms: None }.accepts(&old));
+    }
+}
