@@ -97,6 +97,62 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/_matrix/client/v3/register" => client::register::register),
     route!(Get "/_matrix/client/v3/register/available" => client::register::available),
     route!(Get "/_matrix/client/v1/register/m.login.registration_token/validity" => client::register::token_validity),
+    route!(Post "/_matrix/client/v3/account/password" => client::account::change_password),
+    route!(Post "/_matrix/client/v3/account/deactivate" => client::account::deactivate),
+    route!(Get "/_matrix/client/v3/account/3pid" => client::stubs::threepids),
+    route!(Get "/_matrix/client/v3/capabilities" => client::capabilities::handle),
+    route!(Get "/_matrix/client/v1/auth_metadata" => client::stubs::auth_metadata),
+    route!(Get "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata" => client::stubs::auth_metadata),
+    route!(Get "/_matrix/client/unstable/org.matrix.msc2965/auth_issuer" => client::stubs::auth_metadata),
+    // Profiles, presence, devices, account data, filters.
+    route!(Get "/_matrix/client/v3/profile/{userId}" => client::profile::get_profile),
+    route!(Get "/_matrix/client/v3/profile/{userId}/displayname" => client::profile::get_displayname),
+    route!(Put "/_matrix/client/v3/profile/{userId}/displayname" => client::profile::put_displayname),
+    route!(Get "/_matrix/client/v3/profile/{userId}/avatar_url" => client::profile::get_avatar_url),
+    route!(Put "/_matrix/client/v3/profile/{userId}/avatar_url" => client::profile::put_avatar_url),
+    route!(Get "/_matrix/client/v3/presence/{userId}/status" => client::presence::get_status),
+    route!(Put "/_matrix/client/v3/presence/{userId}/status" => client::presence::put_status),
+    route!(Get "/_matrix/client/v3/devices" => client::devices::list),
+    route!(Get "/_matrix/client/v3/devices/{deviceId}" => client::devices::get),
+    route!(Put "/_matrix/client/v3/devices/{deviceId}" => client::devices::put),
+    route!(Delete "/_matrix/client/v3/devices/{deviceId}" => client::devices::delete),
+    route!(Post "/_matrix/client/v3/delete_devices" => client::devices::delete_many),
+    route!(Get "/_matrix/client/v3/user/{userId}/account_data/{type}" => client::account_data::get_global),
+    route!(Put "/_matrix/client/v3/user/{userId}/account_data/{type}" => client::account_data::put_global),
+    route!(Get "/_matrix/client/v3/user/{userId}/rooms/{roomId}/account_data/{type}" => client::account_data::get_room),
+    route!(Put "/_matrix/client/v3/user/{userId}/rooms/{roomId}/account_data/{type}" => client::account_data::put_room),
+    route!(Post "/_matrix/client/v3/user/{userId}/filter" => client::filter::create),
+    route!(Get "/_matrix/client/v3/user/{userId}/filter/{filterId}" => client::filter::get),
+    route!(Get "/_matrix/client/v3/joined_rooms" => client::joined_rooms::handle),
+    // Not supported yet: clear answers for what clients call at start-up (client::stubs).
+    route!(Post "/_matrix/client/v3/keys/upload" => client::stubs::keys_upload),
+    route!(Post "/_matrix/client/v3/keys/query" => client::stubs::keys_query),
+    route!(Post "/_matrix/client/v3/keys/claim" => client::stubs::keys_claim),
+    route!(Get "/_matrix/client/v3/keys/changes" => client::stubs::keys_changes),
+    route!(Post "/_matrix/client/v3/keys/device_signing/upload" => client::stubs::encryption_unsupported),
+    route!(Post "/_matrix/client/v3/keys/signatures/upload" => client::stubs::encryption_unsupported),
+    route!(Put "/_matrix/client/v3/sendToDevice/{eventType}/{txnId}" => client::stubs::encryption_unsupported),
+    route!(Get "/_matrix/client/v3/room_keys/version" => client::stubs::room_keys_version),
+    route!(Get "/_matrix/client/v3/voip/turnServer" => client::stubs::turn_server),
+    route!(Get "/_matrix/client/v3/thirdparty/protocols" => client::stubs::thirdparty_protocols),
+    route!(Get "/_matrix/client/v1/media/config" => client::stubs::media_unsupported),
+    route!(Get "/_matrix/client/v1/media/preview_url" => client::stubs::media_unsupported),
+    route!(Get "/_matrix/client/v1/media/download/{serverName}/{mediaId}" => client::stubs::media_not_found),
+    route!(Get "/_matrix/client/v1/media/download/{serverName}/{mediaId}/{fileName}" => client::stubs::media_not_found),
+    route!(Get "/_matrix/client/v1/media/thumbnail/{serverName}/{mediaId}" => client::stubs::media_not_found),
+    route!(Get "/_matrix/media/v3/config" => client::stubs::media_unsupported),
+    route!(Get "/_matrix/media/r0/config" => client::stubs::media_unsupported),
+    route!(Get "/_matrix/media/v3/preview_url" => client::stubs::media_unsupported),
+    route!(Post "/_matrix/media/v3/upload" => client::stubs::media_unsupported),
+    route!(Post "/_matrix/media/r0/upload" => client::stubs::media_unsupported),
+    route!(Post "/_matrix/media/v1/create" => client::stubs::media_unsupported),
+    route!(Put "/_matrix/media/v3/upload/{serverName}/{mediaId}" => client::stubs::media_unsupported),
+    route!(Get "/_matrix/media/v3/download/{serverName}/{mediaId}" => client::stubs::media_not_found),
+    route!(Get "/_matrix/media/r0/download/{serverName}/{mediaId}" => client::stubs::media_not_found),
+    route!(Get "/_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}" => client::stubs::media_not_found),
+    route!(Get "/_matrix/media/r0/download/{serverName}/{mediaId}/{fileName}" => client::stubs::media_not_found),
+    route!(Get "/_matrix/media/v3/thumbnail/{serverName}/{mediaId}" => client::stubs::media_not_found),
+    route!(Get "/_matrix/media/r0/thumbnail/{serverName}/{mediaId}" => client::stubs::media_not_found),
     // Rooms.
     route!(Post "/_matrix/client/v3/createRoom" => client::create_room::handle),
     route!(Post "/_matrix/client/v3/join/{roomIdOrAlias}" => client::membership::join),
@@ -145,9 +201,10 @@ pub fn lookup<'r>(routes: &'r [Route], method: Method, path: &str) -> Lookup<'r>
     } else {
         method
     };
+    let path = normalise_client_version(path);
     let mut path_known = false;
     for route in routes {
-        if let Some(params) = match_pattern(route.pattern, path) {
+        if let Some(params) = match_pattern(route.pattern, &path) {
             if route.method == method {
                 return Lookup::Found(route, params);
             }
@@ -258,6 +315,22 @@ mod tests {
             lookup(ROUTES, Method::Post, "/_matrix/client/versions"),
             Lookup::MethodNotAllowed
         ));
+    }
+
+    #[test]
+    fn r0_paths_are_served_as_v3() {
+        // matrix-commander 8 (through matrix-nio's r0 API) calls GET /_matrix/client/r0/login.
+        assert_eq!(
+            found(Method::Get, "/_matrix/client/r0/login"),
+            Some(("/_matrix/client/v3/login", vec![]))
+        );
+        assert_eq!(
+            found(Method::Get, "/_matrix/client/r0/rooms/%21a%3Ab/messages"),
+            Some((
+                "/_matrix/client/v3/rooms/{roomId}/messages",
+                vec!["!a:b".to_owned()]
+            ))
+        );
     }
 
     #[test]
