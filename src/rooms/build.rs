@@ -16,9 +16,9 @@ use crate::proto::id::{ServerName, UserId};
 use crate::proto::pdu::Pdu;
 use crate::proto::room_version::{EventIdFormat, RoomRules};
 use crate::proto::signing::{SigningKey, encode_base64};
-use crate::store::Transaction;
 use crate::store::events::{self, StoredEvent, StoredRoom};
 use crate::store::state;
+use crate::store::{Connection, Transaction};
 
 /// Who signs the events this server creates.
 pub struct Signer<'a> {
@@ -50,15 +50,64 @@ pub fn append_local_event(
     now_ms: i64,
 ) -> Result<Accepted, RoomError> {
     let rules = rules_of(room)?;
+    let prepared = prepare_event(transaction, &rules, room, sender, event, now_ms)?;
+    let mut json = prepared.json;
+    if rules.event_id_format == EventIdFormat::Explicit {
+        json.insert(
+            "event_id".into(),
+            json!(random_event_id(signer.server_name)?),
+        );
+    }
+    canonical_json::encode(&Value::Object(json.clone())).map_err(RoomError::NotCanonical)?;
+    hash_and_sign_event(&rules, &mut json, signer.server_name, signer.key)
+        .map_err(RoomError::NotCanonical)?;
+    let event_id = event_id_for(&rules, &json).map_err(|e| RoomError::Invalid(e.to_string()))?;
+    let pdu = Pdu::new(event_id, json);
+    check_size(&pdu)?;
+
+    let mut by_key: HashMap<(&str, &str), &Pdu> = HashMap::new();
+    for auth_event in prepared.auth_events.iter().chain(prepared.create.iter()) {
+        by_key.insert(
+            (auth_event.kind(), auth_event.state_key().unwrap_or("")),
+            auth_event,
+        );
+    }
+    auth::check(&rules, &pdu, |kind, state_key| {
+        by_key.get(&(kind, state_key)).copied()
+    })
+    .map_err(RoomError::Forbidden)?;
+
+    let prev_nids: Vec<i64> = prepared.prev_events.iter().map(|e| e.event_nid).collect();
+    persist::persist_new_timeline_event(transaction, room, &pdu, &prev_nids)
+}
+
+/// An event ready to be signed: its JSON (no hashes, signatures or v1–2 event ID yet) and
+/// what it was built on.
+pub struct PreparedEvent {
+    pub json: Map<String, Value>,
+    pub prev_events: Vec<StoredEvent>,
+    pub auth_events: Vec<Pdu>,
+    /// The create event, which v12 events do not list but the rules need.
+    pub create: Option<Pdu>,
+}
+
+/// Builds the unsigned event at the room's current extremities with the auth events the
+/// rules name, as `make_join`/`make_leave` templates and local events need.
+pub fn prepare_event(
+    transaction: &Connection,
+    rules: &RoomRules,
+    room: &StoredRoom,
+    sender: &UserId,
+    event: LocalEvent,
+    now_ms: i64,
+) -> Result<PreparedEvent, RoomError> {
     let prev_events: Vec<StoredEvent> = events::forward_extremities(transaction, room.room_nid)?
         .into_iter()
         .take(MAX_PREV_EVENTS)
         .collect();
     let depth = prev_events.iter().map(|e| e.depth).max().unwrap_or(0) + 1;
-
-    // Auth events: the current state entries the rules name for this event.
     let wanted = auth_event_types(
-        &rules,
+        rules,
         &event.kind,
         sender,
         event.state_key.as_deref(),
@@ -72,7 +121,6 @@ pub fn append_local_event(
             auth_events.push(stored_to_pdu(&stored)?);
         }
     }
-    // v12: the create event is implied by the room ID and not listed, but the rules need it.
     let create = state::current_state_event(transaction, room.room_nid, "m.room.create", "")?
         .map(|stored| stored_to_pdu(&stored))
         .transpose()?;
@@ -99,7 +147,7 @@ pub fn append_local_event(
     let explicit_ids = rules.event_id_format == EventIdFormat::Explicit;
     json.insert(
         "prev_events".into(),
-        references(&rules, explicit_ids, &prev_events)?,
+        references(rules, explicit_ids, &prev_events)?,
     );
     let auth_refs: Vec<&Pdu> = auth_events
         .iter()
@@ -107,35 +155,14 @@ pub fn append_local_event(
         .collect();
     json.insert(
         "auth_events".into(),
-        pdu_references(&rules, explicit_ids, &auth_refs),
+        pdu_references(rules, explicit_ids, &auth_refs),
     );
-    if explicit_ids {
-        json.insert(
-            "event_id".into(),
-            json!(random_event_id(signer.server_name)?),
-        );
-    }
-    canonical_json::encode(&Value::Object(json.clone())).map_err(RoomError::NotCanonical)?;
-    hash_and_sign_event(&rules, &mut json, signer.server_name, signer.key)
-        .map_err(RoomError::NotCanonical)?;
-    let event_id = event_id_for(&rules, &json).map_err(|e| RoomError::Invalid(e.to_string()))?;
-    let pdu = Pdu::new(event_id, json);
-    check_size(&pdu)?;
-
-    let mut by_key: HashMap<(&str, &str), &Pdu> = HashMap::new();
-    for auth_event in auth_events.iter().chain(create.iter()) {
-        by_key.insert(
-            (auth_event.kind(), auth_event.state_key().unwrap_or("")),
-            auth_event,
-        );
-    }
-    auth::check(&rules, &pdu, |kind, state_key| {
-        by_key.get(&(kind, state_key)).copied()
+    Ok(PreparedEvent {
+        json,
+        prev_events,
+        auth_events,
+        create,
     })
-    .map_err(RoomError::Forbidden)?;
-
-    let prev_nids: Vec<i64> = prev_events.iter().map(|e| e.event_nid).collect();
-    persist::persist_new_timeline_event(transaction, room, &pdu, &prev_nids)
 }
 
 /// The rules of a stored room.

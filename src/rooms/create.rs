@@ -90,6 +90,15 @@ pub fn create_room(
 
     let mut join = Map::new();
     join.insert("membership".into(), json!("join"));
+    // The creator's join carries their profile, as every join does (client::profile).
+    if let Some(profile) = crate::store::profiles::get(transaction, creator)? {
+        if let Some(name) = profile.displayname {
+            join.insert("displayname".into(), json!(name));
+        }
+        if let Some(url) = profile.avatar_url {
+            join.insert("avatar_url".into(), json!(url));
+        }
+    }
     let first_events = std::iter::once(LocalEvent {
         kind: "m.room.member".into(),
         state_key: Some(creator.as_str().to_owned()),

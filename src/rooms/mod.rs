@@ -6,6 +6,7 @@ pub mod create;
 mod error;
 pub mod persist;
 pub mod receive;
+pub mod remote;
 pub mod state_at;
 
 pub use build::{LocalEvent, Signer};
