@@ -1,8 +1,8 @@
 //! Federation: the `/_matrix/federation/*` and `/_matrix/key/*` endpoints (and, in later
 //! work, the resolver, the outbound client and the transaction sender).
 
-pub mod check;
 pub mod auth;
+pub mod check;
 pub mod client;
 pub mod dns;
 pub mod endpoints;
