@@ -3,12 +3,14 @@
 //! reaches through `&Server`.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::net::IpAddr;
+use std::sync::{Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::federation::Federation;
 use crate::proto::id::ServerName;
+use crate::proto::rate_limit::{Limit, RateLimiter};
 use crate::proto::signing::SigningKey;
 use crate::store::Store;
 use crate::store::notify::Notifier;
@@ -23,8 +25,37 @@ pub struct Server {
     pub notifier: Notifier,
     /// Access token hash → (user ID, device ID): saves a database read per request.
     pub token_cache: RwLock<HashMap<String, (String, String)>>,
+    /// Who is typing where (in memory only; `client::typing`).
+    pub typing: std::sync::Mutex<crate::proto::typing::Typing>,
+    /// Login and registration attempts per client address (`client::rate_limit`).
+    pub rate_limits: RateLimits,
     /// The outbound federation client and the cache of other servers' keys.
     pub federation: Federation,
+}
+
+/// Token buckets per client address. Generous enough for test suites that register a
+/// few dozen users from one address, tight enough to slow password guessing to one a second.
+pub struct RateLimits {
+    pub login: Mutex<RateLimiter<IpAddr>>,
+    pub registration: Mutex<RateLimiter<IpAddr>>,
+}
+
+impl RateLimits {
+    pub const LOGIN: Limit = Limit {
+        burst: 30,
+        refill_ms: 1000,
+    };
+    pub const REGISTRATION: Limit = Limit {
+        burst: 30,
+        refill_ms: 2000,
+    };
+
+    fn new() -> RateLimits {
+        RateLimits {
+            login: Mutex::new(RateLimiter::new(Self::LOGIN)),
+            registration: Mutex::new(RateLimiter::new(Self::REGISTRATION)),
+        }
+    }
 }
 
 impl Server {
@@ -42,6 +73,8 @@ impl Server {
             signing_key,
             notifier: Notifier::new(),
             token_cache: RwLock::new(HashMap::new()),
+            typing: std::sync::Mutex::new(crate::proto::typing::Typing::new()),
+            rate_limits: RateLimits::new(),
             federation,
         }
     }

@@ -1,7 +1,7 @@
 //! Request authentication end to end, offline: the real binary refuses unsigned, tampered
 //! and misaddressed federation requests with 401, and hearth's own outbound client,
 //! signing with the server's key, gets 200 over pooled TLS connections (a request from
-//! the server to itself, whose key needs no fetch).
+//! the server to itself, whose key needs no fetch). Also the notary endpoints.
 
 mod support;
 
@@ -226,4 +226,43 @@ fn the_outbound_client_signs_pools_and_backs_off() {
             "{error}"
         );
     });
+}
+
+#[test]
+fn the_notary_endpoints_countersign_key_documents() {
+    let dir = temp_dir("notary");
+    let (server, key) = server_with_alice(&dir, None);
+    let public_key = key.public_key_base64();
+    let verify = |document: &serde_json::Value, signer: &str| {
+        let object = document.as_object().unwrap();
+        hearth::proto::signing::verify_json(object, signer, &key.key_id(), &public_key)
+    };
+    // Our own document, asked for by POST and by GET: signed by us as origin and notary
+    // (one key, so one signature).
+    let query = json!({"server_keys": {"hearth.test": {}, "127.0.0.1:1": {}, "not a name": {}}});
+    let response = server.request(
+        "POST",
+        "/_matrix/key/v2/query",
+        query.to_string().as_bytes(),
+    );
+    assert_eq!(response.status, 200, "{:?}", response.json());
+    let documents = response.json()["server_keys"].as_array().unwrap().clone();
+    // 127.0.0.1:1 cannot be reached and has nothing cached: left out, not an error.
+    assert_eq!(documents.len(), 1, "{documents:?}");
+    assert_eq!(documents[0]["server_name"], "hearth.test");
+    assert_eq!(verify(&documents[0], "hearth.test"), Ok(()));
+    let (status, body) = server.get_json("/_matrix/key/v2/query/hearth.test");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["server_keys"][0]["verify_keys"],
+        documents[0]["verify_keys"]
+    );
+    let (status, body) = server.get_json("/_matrix/key/v2/query/127.0.0.1:1");
+    assert_eq!((status, body), (200, json!({"server_keys": []})));
+    server
+        .request("GET", "/_matrix/key/v2/query/not%20a%20name", b"")
+        .assert_error(400, "M_INVALID_PARAM");
+    server
+        .request("POST", "/_matrix/key/v2/query", b"{\"server_keys\": 1}")
+        .assert_error(400, "M_BAD_JSON");
 }

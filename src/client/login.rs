@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::auth::{self, authenticate, internal, issue_token};
 use super::password::verify_password;
+use super::rate_limit;
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::id::UserId;
@@ -20,6 +21,9 @@ pub async fn flows(_server: &Server, _request: Request) -> ApiResult {
 }
 
 pub async fn login(server: &Server, request: Request) -> ApiResult {
+    if let Some(refusal) = rate_limit::check(server, &request, rate_limit::Action::Login) {
+        return Ok(refusal);
+    }
     let body = request.json_object()?;
     let login_type = body.get("type").and_then(Value::as_str).unwrap_or("");
     if login_type != "m.login.password" {

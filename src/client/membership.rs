@@ -62,6 +62,9 @@ pub async fn join(server: &Server, request: Request) -> ApiResult {
     {
         content.insert("reason".into(), json!(reason));
     }
+    // Spec: joins carry the user's current displayname and avatar_url.
+    let profile = super::profile::current_profile(server, &requester.user_id).await?;
+    super::profile::add_profile(&mut content, &profile);
     let event = member_event(&requester.user_id, content);
     send_event(server, &room_id, &requester.user_id, event, None).await?;
     Ok(Response::ok(&json!({ "room_id": room_id })))

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::auth::{internal, issue_token, random_text};
 use super::password::hash_password;
+use super::rate_limit;
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::id::UserId;
@@ -61,6 +62,10 @@ pub async fn register(server: &Server, request: Request) -> ApiResult {
             challenge["error"] = json!("the registration token is not valid");
         }
         return Ok(Response::json(401, &challenge));
+    }
+    // Counted once the stages passed, so the 401 challenge does not count twice.
+    if let Some(refusal) = rate_limit::check(server, &request, rate_limit::Action::Registration) {
+        return Ok(refusal);
     }
     let localpart = match body.get("username").and_then(Value::as_str) {
         Some(name) => name.to_lowercase(),

@@ -7,19 +7,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
+use super::account_data::AccountDataForSync;
 use super::auth::{authenticate, internal};
+use super::filter::{SyncFilter, filtered_timeline};
 use super::format::{client_event, stripped_state};
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
+use crate::proto::id::UserId;
 use crate::proto::room_version::RoomRules;
 use crate::server::{Server, now_ms};
 use crate::store::events::{self, Membership, StoredEvent};
-use crate::store::state;
+use crate::store::{account_data, state};
 use crate::store::{Connection, StoreError};
 
 /// Longest a sync waits, whatever the client asks (the route's timeout is longer).
 pub const MAX_SYNC_WAIT: Duration = Duration::from_secs(90);
-const DEFAULT_TIMELINE_LIMIT: i64 = 10;
 
 /// A sync position: one counter per stream. Written `s<events>_<account_data>_<receipts>_<typing>`;
 /// a shorter token (older hearth, `prev_batch`) leaves the missing counters at 0.
@@ -69,7 +71,10 @@ struct SyncRequest {
     since: Option<i64>,
     since_token: Option<SyncToken>,
     full_state: bool,
-    timeline_limit: i64,
+    /// The requester, typed (`user_id` is its text).
+    user: UserId,
+    /// The stored or inline filter (`client::filter`).
+    filter: SyncFilter,
 }
 
 pub async fn handle(server: &Server, request: Request) -> ApiResult {
@@ -85,12 +90,22 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         .map(Duration::from_millis)
         .unwrap_or(Duration::ZERO)
         .min(MAX_SYNC_WAIT);
+    let (user, filter_parameter) = (
+        requester.user_id.clone(),
+        request.query_param("filter").map(str::to_owned),
+    );
+    let filter = server
+        .store
+        .read(move |connection| SyncFilter::resolve(connection, &user, filter_parameter.as_deref()))
+        .await
+        .map_err(|e| internal(&e))??;
     let sync = SyncRequest {
         user_id: requester.user_id.as_str().to_owned(),
         since,
         since_token,
         full_state: request.query_param("full_state") == Some("true"),
-        timeline_limit: timeline_limit(request.query_param("filter")),
+        user: requester.user_id.clone(),
+        filter,
     };
     let deadline = Instant::now() + timeout;
     loop {
@@ -122,21 +137,18 @@ fn parse_token(token: &str) -> Result<SyncToken, MatrixError> {
     })
 }
 
-/// `room.timeline.limit` of an inline JSON filter; stored filters use the default for now.
-fn timeline_limit(filter: Option<&str>) -> i64 {
-    filter
-        .filter(|f| f.trim_start().starts_with('{'))
-        .and_then(|f| serde_json::from_str::<Value>(f).ok())
-        .and_then(|f| f.pointer("/room/timeline/limit").and_then(Value::as_i64))
-        .map(|limit| limit.clamp(1, 500))
-        .unwrap_or(DEFAULT_TIMELINE_LIMIT)
-}
-
 /// Builds the response; the flag says whether anything is new since the token.
 fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), StoreError> {
     let position = events::max_stream_ordering(connection)?;
+    let account_data_since = sync.since_token.map_or(0, |token| token.account_data);
+    let mut account_data = AccountDataForSync::from_entries(account_data::changed_since(
+        connection,
+        &sync.user,
+        account_data_since,
+    )?);
     let next_token = SyncToken {
         events: position,
+        account_data: account_data::max_stream_id(connection)?.max(account_data_since),
         ..sync.since_token.unwrap_or_default()
     };
     let now = now_ms();
@@ -147,6 +159,9 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
         let changed_since = sync
             .since
             .is_none_or(|since| membership.stream_ordering > since);
+        if !sync.filter.allows_room(&membership.room_id) {
+            continue;
+        }
         let Some(room) = events::room_by_id(connection, &membership.room_id)? else {
             continue;
         };
@@ -156,9 +171,20 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
         match membership.membership.as_str() {
             "join" => {
                 let since = if changed_since { None } else { sync.since };
-                if let Some(section) =
-                    joined_room(connection, sync, &membership, &rules, since, position, now)?
-                {
+                let room_account_data = account_data
+                    .rooms
+                    .remove(&membership.room_id)
+                    .unwrap_or_default();
+                if let Some(section) = joined_room(
+                    connection,
+                    sync,
+                    &membership,
+                    &rules,
+                    since,
+                    position,
+                    now,
+                    room_account_data,
+                )? {
                     joined.insert(membership.room_id.clone(), section);
                 }
             }
@@ -175,12 +201,15 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
             _ => {}
         }
     }
-    let has_news = !(joined.is_empty() && invited.is_empty() && left.is_empty());
+    let has_news = !(joined.is_empty()
+        && invited.is_empty()
+        && left.is_empty()
+        && account_data.global.is_empty());
     let response = json!({
         "next_batch": next_token.format(),
         "rooms": { "join": joined, "invite": invited, "leave": left, "knock": {} },
         "presence": { "events": [] },
-        "account_data": { "events": [] },
+        "account_data": { "events": account_data.global },
         "to_device": { "events": [] },
         "device_lists": { "changed": [], "left": [] },
         "device_one_time_keys_count": {},
@@ -189,6 +218,7 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
 }
 
 /// A joined room's section, or `None` when nothing changed since `since`.
+#[allow(clippy::too_many_arguments)]
 fn joined_room(
     connection: &Connection,
     sync: &SyncRequest,
@@ -197,22 +227,16 @@ fn joined_room(
     since: Option<i64>,
     position: i64,
     now: i64,
+    room_account_data: Vec<Value>,
 ) -> Result<Option<Value>, StoreError> {
     let room_nid = membership.room_nid;
     let room_id = &membership.room_id;
     let after = since.unwrap_or(0);
-    let mut timeline = events::timeline(
-        connection,
-        room_nid,
-        after,
-        position,
-        sync.timeline_limit + 1,
-        true,
-    )?;
-    let limited = timeline.len() as i64 > sync.timeline_limit;
-    timeline.truncate(sync.timeline_limit as usize);
+    let (mut timeline, limited) =
+        filtered_timeline(connection, &sync.filter, room_nid, after, position)?;
     timeline.reverse();
-    if timeline.is_empty() && since.is_some() && !sync.full_state {
+    if timeline.is_empty() && since.is_some() && !sync.full_state && room_account_data.is_empty()
+    {
         return Ok(None);
     }
     let timeline_start = timeline
@@ -254,7 +278,7 @@ fn joined_room(
             "events": state_events.iter().map(|e| client_event(e, room_id, rules, now)).collect::<Vec<_>>(),
         },
         "ephemeral": { "events": [] },
-        "account_data": { "events": [] },
+        "account_data": { "events": room_account_data },
         "summary": {
             "m.heroes": heroes,
             "m.joined_member_count": joined_members.len(),
@@ -304,16 +328,13 @@ fn left_room(
     now: i64,
 ) -> Result<Value, StoreError> {
     let after = sync.since.unwrap_or(0);
-    let mut timeline = events::timeline(
+    let (mut timeline, limited) = filtered_timeline(
         connection,
+        &sync.filter,
         membership.room_nid,
         after,
         membership.stream_ordering,
-        sync.timeline_limit + 1,
-        true,
     )?;
-    let limited = timeline.len() as i64 > sync.timeline_limit;
-    timeline.truncate(sync.timeline_limit as usize);
     timeline.reverse();
     let prev_batch = format!(
         "s{}",

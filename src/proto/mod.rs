@@ -11,6 +11,7 @@ pub mod hashes;
 pub mod id;
 pub mod pdu;
 pub mod push;
+pub mod rate_limit;
 pub mod redaction;
 #[cfg(test)]
 mod robustness_tests;

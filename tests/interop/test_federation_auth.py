@@ -6,6 +6,8 @@
   after fetching Synapse's key from Synapse itself.
 - Requests signed here with Synapse's own signing key (signedjson) reach hearth directly:
   accepted as sent, refused with 401 when the destination, the URI or the key is wrong.
+- hearth as a notary: asked for Synapse's keys, hearth fetches them and passes Synapse's
+  document on with its own signature added (spec "Querying Keys Through Another Server").
 - hearth signs: hearth's outbound client (examples/federation_request.rs, built by
   `cargo test` or `cargo build --example federation_request`) asks Synapse for a Synapse
   user's profile, and Synapse, having fetched hearth's key, answers 200.
@@ -16,10 +18,10 @@ from __future__ import annotations
 import json
 import subprocess
 
-from signedjson.key import decode_signing_key_base64
-from signedjson.sign import sign_json
+from signedjson.key import decode_signing_key_base64, decode_verify_key_base64, encode_verify_key_base64, get_verify_key
+from signedjson.sign import sign_json, verify_signed_json
 
-from harness import hearth_bin
+from harness import expected_key, hearth_bin, now_ms
 
 PASSWORD = "correct horse battery staple"
 
@@ -122,3 +124,21 @@ def test_synapse_accepts_hearths_signature(lab, synapse, hearth_direct):
     why = f"{out}\nSynapse's log:\n{synapse.log_about('direct.test')}"
     assert status == "200", why
     assert json.loads(body).get("displayname") == "signedfor", why
+
+
+def test_hearth_as_notary_passes_on_synapses_keys(lab, synapse, hearth_direct):
+    synapse_key = get_verify_key(synapse_signing_key(lab))
+    key_id = f"ed25519:{synapse_key.version}"
+    query = {"server_keys": {"syn.test": {key_id: {"minimum_valid_until_ts": now_ms()}}}}
+    r = hearth_direct.request("POST", "/_matrix/key/v2/query", query)
+    why = f"{r}\nhearth's log:\n{hearth_lines(hearth_direct, 'key')}"
+    assert r.status == 200, why
+    (document,) = [d for d in r.json()["server_keys"] if d.get("server_name") == "syn.test"]
+    assert document["verify_keys"][key_id] == {"key": encode_verify_key_base64(synapse_key)}, why
+    verify_signed_json(document, "syn.test", synapse_key)
+    hearth_key_id, hearth_public = expected_key(hearth_direct)
+    version = hearth_key_id.split(":", 1)[1]
+    verify_signed_json(document, "direct.test", decode_verify_key_base64("ed25519", version, hearth_public))
+    # The GET form answers the same document.
+    r = hearth_direct.request("GET", "/_matrix/key/v2/query/syn.test")
+    assert r.status == 200 and r.json()["server_keys"][0]["verify_keys"] == document["verify_keys"], r
