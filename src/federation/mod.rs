@@ -7,8 +7,10 @@ pub mod client;
 pub mod dns;
 pub mod endpoints;
 mod error;
+pub mod event_keys;
 pub mod keys;
 pub mod resolve;
+pub mod sender;
 mod service;
 
 pub use error::FedError;

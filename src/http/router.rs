@@ -55,6 +55,12 @@ macro_rules! route {
             ..route!($method $pattern => $function)
         }
     };
+    (signed $method:ident $pattern:literal, $limit:expr => $function:path) => {
+        Route {
+            signed: true,
+            ..route!($method $pattern, $limit => $function)
+        }
+    };
     ($method:ident $pattern:literal => $function:path) => {
         route!($method $pattern, SMALL_BODY => $function)
     };
@@ -73,6 +79,9 @@ macro_rules! route {
     };
 }
 
+/// A federation transaction: up to 50 PDUs of 64 KiB and 100 EDUs.
+const TRANSACTION_BODY: usize = 8 * 1024 * 1024;
+
 /// Long-polling sync may wait this long, plus the time to build its answer.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -84,6 +93,20 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/_matrix/key/v2/query/{serverName}" => federation::endpoints::key_query::handle_get),
     route!(Post "/_matrix/key/v2/query" => federation::endpoints::key_query::handle_post),
     route!(signed Get "/_matrix/federation/v1/query/profile" => federation::endpoints::query_profile::handle),
+    route!(signed Get "/_matrix/federation/v1/query/directory" => federation::endpoints::query_directory::handle),
+    route!(signed Get "/_matrix/federation/v1/make_join/{roomId}/{userId}" => federation::endpoints::make_membership::make_join),
+    route!(signed Get "/_matrix/federation/v1/make_leave/{roomId}/{userId}" => federation::endpoints::make_membership::make_leave),
+    route!(signed Get "/_matrix/federation/v1/make_knock/{roomId}/{userId}" => federation::endpoints::make_membership::make_knock),
+    route!(signed Put "/_matrix/federation/v2/send_join/{roomId}/{eventId}" => federation::endpoints::send_membership::send_join),
+    route!(signed Put "/_matrix/federation/v2/send_leave/{roomId}/{eventId}" => federation::endpoints::send_membership::send_leave),
+    route!(signed Put "/_matrix/federation/v1/send_knock/{roomId}/{eventId}" => federation::endpoints::send_membership::send_knock),
+    route!(signed Put "/_matrix/federation/v1/send/{txnId}", TRANSACTION_BODY => federation::endpoints::transaction::handle),
+    route!(signed Get "/_matrix/federation/v1/event/{eventId}" => federation::endpoints::room_events::event),
+    route!(signed Get "/_matrix/federation/v1/state/{roomId}" => federation::endpoints::room_events::state),
+    route!(signed Get "/_matrix/federation/v1/state_ids/{roomId}" => federation::endpoints::room_events::state_ids),
+    route!(signed Get "/_matrix/federation/v1/event_auth/{roomId}/{eventId}" => federation::endpoints::room_events::event_auth),
+    route!(signed Post "/_matrix/federation/v1/get_missing_events/{roomId}" => federation::endpoints::room_events::get_missing_events),
+    route!(signed Get "/_matrix/federation/v1/backfill/{roomId}" => federation::endpoints::room_events::backfill),
     route!(Get "/_matrix/client/versions" => client::versions::handle),
     route!(Get "/.well-known/matrix/server" => client::well_known::server),
     route!(Get "/.well-known/matrix/client" => client::well_known::client),
@@ -170,6 +193,36 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/_matrix/client/v3/rooms/{roomId}/state/{eventType}" => client::send::get_state),
     route!(Get "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}" => client::send::get_state),
     route!(Get "/_matrix/client/v3/rooms/{roomId}/messages" => client::messages::handle),
+    // Room reads, typing, receipts, knock and forget (h9).
+    route!(Get "/_matrix/client/v3/rooms/{roomId}/members" => client::members::members),
+    route!(Get "/_matrix/client/v3/rooms/{roomId}/joined_members" => client::members::joined_members),
+    route!(Get "/_matrix/client/v3/rooms/{roomId}/event/{eventId}" => client::event::get_event),
+    route!(Get "/_matrix/client/v3/rooms/{roomId}/context/{eventId}" => client::event::context),
+    route!(Post "/_matrix/client/v3/rooms/{roomId}/forget" => client::forget::handle),
+    route!(Post "/_matrix/client/v3/knock/{roomIdOrAlias}" => client::knock::handle),
+    route!(Put "/_matrix/client/v3/rooms/{roomId}/typing/{userId}" => client::typing::handle),
+    route!(Post "/_matrix/client/v3/rooms/{roomId}/receipt/{receiptType}/{eventId}" => client::receipts::receipt),
+    route!(Post "/_matrix/client/v3/rooms/{roomId}/read_markers" => client::receipts::read_markers),
+    // Room directory.
+    route!(Put "/_matrix/client/v3/directory/room/{roomAlias}" => client::directory::put_alias),
+    route!(Get "/_matrix/client/v3/directory/room/{roomAlias}" => client::directory::get_alias),
+    route!(Delete "/_matrix/client/v3/directory/room/{roomAlias}" => client::directory::delete_alias),
+    route!(Get "/_matrix/client/v3/rooms/{roomId}/aliases" => client::directory::room_aliases),
+    route!(Get "/_matrix/client/v3/directory/list/room/{roomId}" => client::directory::get_visibility),
+    route!(Put "/_matrix/client/v3/directory/list/room/{roomId}" => client::directory::put_visibility),
+    route!(Get "/_matrix/client/v3/publicRooms" => client::public_rooms::get),
+    route!(Post "/_matrix/client/v3/publicRooms" => client::public_rooms::post),
+    // Push rules.
+    route!(Get "/_matrix/client/v3/pushrules" => client::push_rules::get_all),
+    route!(Get "/_matrix/client/v3/pushrules/" => client::push_rules::get_all),
+    route!(Get "/_matrix/client/v3/pushrules/global/" => client::push_rules::get_global),
+    route!(Get "/_matrix/client/v3/pushrules/global/{kind}/{ruleId}" => client::push_rules::get_rule),
+    route!(Put "/_matrix/client/v3/pushrules/global/{kind}/{ruleId}" => client::push_rules::put_rule),
+    route!(Delete "/_matrix/client/v3/pushrules/global/{kind}/{ruleId}" => client::push_rules::delete_rule),
+    route!(Get "/_matrix/client/v3/pushrules/global/{kind}/{ruleId}/enabled" => client::push_rules::get_enabled),
+    route!(Put "/_matrix/client/v3/pushrules/global/{kind}/{ruleId}/enabled" => client::push_rules::put_enabled),
+    route!(Get "/_matrix/client/v3/pushrules/global/{kind}/{ruleId}/actions" => client::push_rules::get_actions),
+    route!(Put "/_matrix/client/v3/pushrules/global/{kind}/{ruleId}/actions" => client::push_rules::put_actions),
     route!(Get "/_matrix/client/v3/sync", SMALL_BODY, SYNC_TIMEOUT => client::sync::handle),
 ];
 

@@ -262,7 +262,11 @@ pub fn advance_forward_extremities(
 }
 
 /// Records the state group after an event, once it is known.
-pub fn set_state_group_after(connection: &Connection, event_nid: i64, group_nid: i64) -> Result<(), StoreError> {
+pub fn set_state_group_after(
+    connection: &Connection,
+    event_nid: i64,
+    group_nid: i64,
+) -> Result<(), StoreError> {
     connection
         .prepare_cached("UPDATE events SET state_group_after = ?2 WHERE event_nid = ?1")?
         .execute(params![event_nid, group_nid])?;
@@ -362,4 +366,28 @@ pub fn members_with(
     )?;
     let rows = statement.query_map(params![room_nid, membership], |row| row.get(0))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Whether any user of `server_name` has (or had) a membership in the room.
+pub fn server_has_member(
+    connection: &Connection,
+    room_nid: i64,
+    server_name: &str,
+) -> Result<bool, StoreError> {
+    let escaped = server_name
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let suffix = format!("%:{escaped}");
+    let mut statement = connection.prepare_cached(
+        "SELECT user_id FROM memberships WHERE room_nid = ?1 AND user_id LIKE ?2 ESCAPE '\\'",
+    )?;
+    let users = statement
+        .query_map(params![room_nid, suffix], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    // LIKE is only a prefilter: the part after the first ':' must be the server name exactly.
+    Ok(users.iter().any(|user| {
+        user.split_once(':')
+            .is_some_and(|(_, server)| server == server_name)
+    }))
 }
