@@ -10,7 +10,6 @@ mod error;
 pub mod event_keys;
 pub mod keys;
 pub mod resolve;
-pub mod sender;
 mod service;
 
 pub use error::FedError;
