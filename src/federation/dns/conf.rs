@@ -1,6 +1,7 @@
-//! The system's resolver configuration: nameservers and options from `/etc/resolv.conf`,
-//! names from `/etc/hosts` (and from the file named by `HEARTH_HOSTS_FILE`, which tests
-//! and labs use to point names at loopback without touching the machine's files).
+//! The system's resolver configuration: nameservers and options from `/etc/resolv.conf`
+//! (or the file named by `HEARTH_RESOLV_CONF`), names from `/etc/hosts` and from the file
+//! named by `HEARTH_HOSTS_FILE`. Tests and labs use the two variables to point names at
+//! loopback without touching the machine's files.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,11 +19,13 @@ pub struct DnsConfig {
 }
 
 impl DnsConfig {
-    /// Reads `/etc/resolv.conf` and `/etc/hosts`, then the hosts file named by the
-    /// environment variable `HEARTH_HOSTS_FILE` if set (its names win). A missing
-    /// resolv.conf means the local resolver at 127.0.0.1:53, as glibc does.
+    /// Reads `/etc/resolv.conf` (or the file named by `HEARTH_RESOLV_CONF`) and
+    /// `/etc/hosts`, then the hosts file named by `HEARTH_HOSTS_FILE` if set (its names
+    /// win). A missing resolv.conf means the local resolver at 127.0.0.1:53, as glibc does.
     pub fn from_system() -> DnsConfig {
-        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv_path =
+            std::env::var_os("HEARTH_RESOLV_CONF").unwrap_or_else(|| "/etc/resolv.conf".into());
+        let resolv = std::fs::read_to_string(resolv_path).unwrap_or_default();
         let mut config = parse_resolv_conf(&resolv);
         let hosts_text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         config.hosts = Hosts::parse(&hosts_text);
