@@ -1,9 +1,11 @@
 //! `GET /rooms/{roomId}/messages`: pagination through a room's timeline with `from`, `to`,
-//! `dir` and `limit`; tokens are stream positions (`s<N>`), as in sync's `prev_batch`.
+//! `dir`, `limit` and `filter` (a `RoomEventFilter`, `client::event_filter`); tokens are
+//! stream positions (`s<N>`), as in sync's `prev_batch`.
 
 use serde_json::{Value, json};
 
 use super::auth::{authenticate, internal};
+use super::event_filter::{EventFilter, filtered_page};
 use super::format::client_event;
 use super::room_read::{parse_room_id, readable_room};
 use crate::api::{ApiResult, Request, Response};
@@ -39,6 +41,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         None => 10,
     }
     .clamp(0, MAX_LIMIT);
+    let filter = EventFilter::parse(request.query_param("filter"))?;
     let user = requester.user_id.clone();
     let answer = server
         .store
@@ -54,19 +57,17 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
             } else {
                 (from.unwrap_or(0), to.unwrap_or(newest).min(ceiling))
             };
-            let chunk = events::timeline(
+            let page = filtered_page(
                 connection,
                 readable.room.room_nid,
-                after,
-                up_to,
+                (after, up_to),
                 limit,
                 backwards,
+                &filter,
             )?;
+            let chunk = page.events;
             let now = now_ms();
-            let end = chunk
-                .last()
-                .and_then(|e| e.stream_ordering)
-                .map(|s| if backwards { s - 1 } else { s });
+            let end = page.last_scanned.map(|s| if backwards { s - 1 } else { s });
             let start = if backwards { up_to } else { after };
             let mut body = json!({
                 "start": format!("s{start}"),
@@ -76,7 +77,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
                     .collect::<Vec<Value>>(),
             });
             // Spec: no `end` when there are no more events in that direction.
-            if let Some(end) = end.filter(|_| chunk.len() as i64 == limit) {
+            if let Some(end) = end.filter(|_| !page.exhausted) {
                 body["end"] = json!(format!("s{end}"));
             }
             Ok(Ok(body))

@@ -1,11 +1,12 @@
 //! Who may read what of a room: members read everything; users who left read up to the
-//! event that made them leave (spec: c2s "History visibility", as `shared` rooms behave).
+//! event that made them leave (spec: c2s "History visibility", as `shared` rooms behave),
+//! unless they forgot the room.
 
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::id::{RoomId, UserId};
 use crate::proto::room_version::RoomRules;
 use crate::store::events::{self, StoredRoom};
-use crate::store::{Connection, StoreError};
+use crate::store::{Connection, StoreError, room_directory};
 
 /// A room the requester may read, up to `visible_until` (a stream position; `None` = all).
 pub struct ReadableRoom {
@@ -43,6 +44,12 @@ pub fn readable_room(
         .find(|m| m.room_nid == room.room_nid);
     let visible_until = match membership.as_ref().map(|m| m.membership.as_str()) {
         Some("join") => None,
+        // Spec: c2s "Leaving rooms": a forgotten room's history is no longer served.
+        Some("leave" | "ban")
+            if room_directory::is_forgotten(connection, user_id.as_str(), room.room_nid)? =>
+        {
+            return Ok(Err(forbidden()));
+        }
         Some("leave" | "ban") => membership.map(|m| m.stream_ordering),
         _ => return Ok(Err(forbidden())),
     };

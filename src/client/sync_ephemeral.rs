@@ -1,0 +1,149 @@
+//! The parts of a sync's joined room that h9's features add: `ephemeral` (`m.typing` and
+//! `m.receipt`) and `unread_notifications` (push rules over the events since the user's
+//! read receipt). `sync.rs` calls these; they read, never write.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::format::client_event;
+use super::push_rules::load_ruleset;
+use super::room_power::RoomPower;
+use crate::proto::id::UserId;
+use crate::proto::push::eval::{Context, evaluate};
+use crate::proto::room_version::RoomRules;
+use crate::proto::typing::Typing;
+use crate::server::{Server, now_ms};
+use crate::store::{Connection, StoreError, events, receipts, state};
+
+/// How many unread events are counted at most per room (older ones are not looked at).
+const MAX_COUNTED: i64 = 1000;
+
+/// Runs `f` on the typing state. A panic that poisoned the lock left a consistent state
+/// (every method completes its change before it can panic), so the state is used anyway.
+pub fn with_typing<T>(server: &Server, f: impl FnOnce(&mut Typing) -> T) -> T {
+    match server.typing.lock() {
+        Ok(mut typing) => f(&mut typing),
+        Err(poisoned) => f(&mut poisoned.into_inner()),
+    }
+}
+
+/// Typing as a sync sees it, taken before the sync reads the store.
+#[derive(Debug, Clone, Default)]
+pub struct TypingSnapshot {
+    /// The `typing` counter of the next token.
+    pub serial: i64,
+    /// Room ID → current typers, for the rooms to report.
+    pub rooms: BTreeMap<String, Vec<String>>,
+}
+
+/// Expires old typers (waking other syncs if that changed anything) and takes the rooms
+/// whose typers changed after `since` (every room with typers for an initial sync).
+pub fn typing_snapshot(server: &Server, since: Option<i64>) -> TypingSnapshot {
+    let (expired, snapshot) = with_typing(server, |typing| {
+        let expired = typing.expire(now_ms());
+        let snapshot = TypingSnapshot {
+            serial: typing.serial(),
+            rooms: typing.changes_since(since),
+        };
+        (expired, snapshot)
+    });
+    if expired {
+        server.notifier.notify();
+    }
+    snapshot
+}
+
+/// How long until the next typer expires (a waiting sync wakes then to report it).
+pub fn until_next_typing_expiry(server: &Server) -> Option<Duration> {
+    with_typing(server, |typing| typing.next_expiry())
+        .map(|expiry| Duration::from_millis((expiry - now_ms()).max(0) as u64 + 1))
+}
+
+/// The ephemeral events of a joined room: its typers (when reported) and the receipts
+/// written after position `receipts_since` (0: all). Private receipts go to their owner only.
+pub fn room_ephemeral(
+    connection: &Connection,
+    user_id: &str,
+    room_nid: i64,
+    typers: Option<&Vec<String>>,
+    receipts_since: i64,
+) -> Result<Vec<Value>, StoreError> {
+    let mut ephemeral = Vec::new();
+    if let Some(typers) = typers {
+        ephemeral.push(json!({ "type": "m.typing", "content": { "user_ids": typers } }));
+    }
+    let mut content = Map::new();
+    for receipt in receipts::changed_since(connection, room_nid, receipts_since)? {
+        if receipt.receipt_type == "m.read.private" && receipt.user_id != user_id {
+            continue;
+        }
+        let mut entry = json!({ "ts": receipt.ts });
+        if !receipt.thread_id.is_empty() {
+            entry["thread_id"] = json!(receipt.thread_id);
+        }
+        let by_type = content.entry(receipt.event_id).or_insert_with(|| json!({}));
+        if let Some(by_type) = by_type.as_object_mut() {
+            let by_user = by_type
+                .entry(receipt.receipt_type)
+                .or_insert_with(|| json!({}));
+            if let Some(by_user) = by_user.as_object_mut() {
+                by_user.insert(receipt.user_id, entry);
+            }
+        }
+    }
+    if !content.is_empty() {
+        ephemeral.push(json!({ "type": "m.receipt", "content": content }));
+    }
+    Ok(ephemeral)
+}
+
+/// `unread_notifications` of a joined room: the events after the user's read receipt (or
+/// after `joined_at` when they have none) that their push rules notify or highlight for.
+pub fn unread_notifications(
+    connection: &Connection,
+    user_id: &str,
+    room_nid: i64,
+    room_id: &str,
+    rules: &RoomRules,
+    joined_at: i64,
+    up_to: i64,
+) -> Result<Value, StoreError> {
+    let Ok(user) = UserId::parse(user_id) else {
+        return Ok(json!({ "notification_count": 0, "highlight_count": 0 }));
+    };
+    let user = &user;
+    let after = receipts::read_up_to(connection, room_nid, user.as_str())?.unwrap_or(joined_at);
+    let unread = events::timeline(connection, room_nid, after, up_to, MAX_COUNTED, true)?;
+    let (mut notifications, mut highlights) = (0, 0);
+    if unread.iter().any(|event| event.sender != user.as_str()) {
+        let ruleset = load_ruleset(connection, user)?;
+        let power = RoomPower::load(connection, room_nid, rules)?;
+        let member_count = events::members_with(connection, room_nid, "join")?.len() as u64;
+        let display_name =
+            state::current_state_event(connection, room_nid, "m.room.member", user.as_str())?
+                .and_then(|member| {
+                    client_event(&member, room_id, rules, 0)
+                        .pointer("/content/displayname")
+                        .cloned()
+                })
+                .and_then(|name| name.as_str().map(str::to_owned));
+        for stored in unread.iter().filter(|event| event.sender != user.as_str()) {
+            let Value::Object(event) = client_event(stored, room_id, rules, 0) else {
+                continue;
+            };
+            let context = Context {
+                user_id: user.as_str(),
+                display_name: display_name.as_deref(),
+                member_count,
+                sender_power_level: power.user_level(&stored.sender),
+                notification_power_levels: power.notifications(),
+            };
+            let outcome = evaluate(&ruleset, &event, &context);
+            notifications += i64::from(outcome.notify);
+            highlights += i64::from(outcome.notify && outcome.highlight);
+        }
+    }
+    Ok(json!({ "notification_count": notifications, "highlight_count": highlights }))
+}

@@ -1,0 +1,82 @@
+"""Rooms across hearth and Synapse (issue 6): a Synapse user joins a hearth room by alias
+(query/directory, make_join, send_join), messages flow both ways (/send transactions),
+and the joined room shows up on both sides with the same members.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+
+from test_federation_auth import PASSWORD, add_hearth_user, hearth_lines, synapse_token
+
+
+def hearth_token(hearth, localpart: str) -> str:
+    add_hearth_user(hearth, localpart)
+    login = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart}, "password": PASSWORD}
+    r = hearth.request("POST", "/_matrix/client/v3/login", login)
+    assert r.status == 200, r
+    return r.json()["access_token"]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def wait_for(what: str, probe, timeout: float = 20.0, logs=None):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}; last answer: {last}\n{logs() if logs else ''}")
+
+
+def bodies(requester, token: str, room_id: str) -> list[str]:
+    r = requester.request("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?dir=b&limit=50", headers=auth(token))
+    assert r.status == 200, r
+    return [e["content"].get("body") for e in r.json()["chunk"] if e["type"] == "m.room.message"]
+
+
+def test_synapse_user_joins_a_hearth_room_and_they_talk(synapse, hearth_direct):
+    hearth = hearth_direct
+    alice = hearth_token(hearth, "alice")
+    r = hearth.request(
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        {"preset": "public_chat", "room_alias_name": "lobby", "name": "Lobby"},
+        headers=auth(alice),
+    )
+    assert r.status == 200, r
+    room_id = r.json()["room_id"]
+
+    bob = synapse_token(synapse, "bob")
+    r = synapse.request("POST", f"/_matrix/client/v3/join/{quote('#lobby:direct.test')}", {}, headers=auth(bob))
+    assert r.status == 200, f"{r}\nSynapse: {synapse.log_about('direct.test')}\nhearth: {hearth_lines(hearth, 'federation')}"
+    assert r.json()["room_id"] == room_id
+
+    # hearth sees bob as a member.
+    def bob_joined():
+        r = hearth.request("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote('@bob:syn.test')}", headers=auth(alice))
+        return r.status == 200 and r.json().get("membership") == "join"
+
+    wait_for("bob's join on hearth", bob_joined)
+    # Synapse has the room's state as hearth sent it in send_join.
+    r = synapse.request("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.name", headers=auth(bob))
+    assert r.status == 200 and r.json()["name"] == "Lobby", r
+
+    # Synapse → hearth: bob's message arrives in a /send transaction.
+    r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/b1", {"msgtype": "m.text", "body": "hi from synapse"}, headers=auth(bob))
+    assert r.status == 200, r
+    wait_for("bob's message on hearth", lambda: "hi from synapse" in bodies(hearth, alice, room_id), logs=lambda: hearth_lines(hearth, "send"))
+
+    # hearth → Synapse: alice's message goes out through hearth's transaction sender.
+    r = hearth.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/a1", {"msgtype": "m.text", "body": "hi from hearth"}, headers=auth(alice))
+    assert r.status == 200, r
+    wait_for("alice's message on Synapse", lambda: "hi from hearth" in bodies(synapse, bob, room_id), logs=lambda: synapse.log_about("direct.test"))
