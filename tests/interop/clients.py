@@ -70,7 +70,7 @@ class User:
     client: nio.AsyncClient
     events: list[tuple[str, nio.Event]] = field(default_factory=list)  # (room_id, event)
     invites: list[str] = field(default_factory=list)  # room ids from the invite section
-    left: set[str] = field(default_factory=set)  # room ids from the leave section (nio ignores it)
+    left: set[str] = field(default_factory=set)  # room ids from the leave section
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
 
@@ -89,7 +89,11 @@ class User:
             self.invites.append(room.room_id)
 
         def on_sync(response):
-            self.left.update(response.rooms.leave.keys())
+            # nio runs no callbacks for the leave section: a kick or ban of this user is
+            # only there (spec: client-server-api "GET /sync", rooms.leave).
+            for room_id, info in response.rooms.leave.items():
+                self.left.add(room_id)
+                self.events.extend((room_id, event) for event in info.timeline.events)
             self.synced.set()
 
         self.client.add_event_callback(on_event, nio.Event)
