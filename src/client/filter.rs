@@ -180,6 +180,35 @@ pub fn filtered_timeline(
     }
 }
 
+/// Completes a sync's `state` when the timeline was filtered by type: state events from
+/// `timeline_start` up to `up_to` that the filter left out of the timeline would otherwise
+/// never reach the client (e.g. a join hidden by `types: ["m.room.message"]`). Synapse
+/// does the same: state is what the timeline does not show, up to its end.
+pub fn add_state_left_out(
+    connection: &Connection,
+    filter: &SyncFilter,
+    room_nid: i64,
+    mut state: Vec<StoredEvent>,
+    timeline: &[StoredEvent],
+    timeline_start: i64,
+    up_to: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    if !filter.filters_types() {
+        return Ok(state);
+    }
+    for event in crate::store::state::current_state_events(connection, room_nid)? {
+        let in_window = event
+            .stream_ordering
+            .is_some_and(|s| s >= timeline_start && s <= up_to);
+        if !in_window || timeline.iter().any(|t| t.event_id == event.event_id) {
+            continue;
+        }
+        state.retain(|e| !(e.kind == event.kind && e.state_key == event.state_key));
+        state.push(event);
+    }
+    Ok(state)
+}
+
 /// `POST /user/{userId}/filter`.
 pub async fn create(server: &Server, request: Request) -> ApiResult {
     let requester = authenticate(server, &request).await?;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::account_data::AccountDataForSync;
 use super::auth::{authenticate, internal};
-use super::filter::{SyncFilter, filtered_timeline};
+use super::filter::{SyncFilter, add_state_left_out, filtered_timeline};
 use super::format::{client_event, stripped_state};
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
@@ -259,6 +259,15 @@ fn joined_room(
             })
             .collect()
     };
+    let state_events = add_state_left_out(
+        connection,
+        &sync.filter,
+        room_nid,
+        state_events,
+        &timeline,
+        timeline_start,
+        position,
+    )?;
     let prev_batch = format!("s{}", timeline_start - 1);
     let joined_members = events::members_with(connection, room_nid, "join")?;
     let invited_members = events::members_with(connection, room_nid, "invite")?;
