@@ -106,6 +106,14 @@ fn federation_requests_need_a_valid_x_matrix_signature() {
     // A broken signature value.
     let broken = good.replace("sig=\"", "sig=\"AAAA");
     get_signed(&server, PROFILE, &broken).assert_error(401, "M_UNAUTHORIZED");
+    // Several X-Matrix headers (one per key of the sender): one good one is enough.
+    let mut connection = server.connect();
+    let headers = [
+        ("Authorization", broken.as_str()),
+        ("Authorization", good.as_str()),
+    ];
+    connection.send("GET", PROFILE, &headers, b"");
+    assert_eq!(connection.read_response(false).status, 200);
 
     // An origin whose keys cannot be fetched (nothing listens on 127.0.0.1:1).
     let stranger = SigningKey::from_seed("x", [7; 32]).unwrap();

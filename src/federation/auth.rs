@@ -20,28 +20,52 @@ pub async fn authenticate(
     request: &Request,
     uri: &str,
 ) -> Result<ServerName, MatrixError> {
+    let content: Option<Value> = if request.body.is_empty() {
+        None
+    } else {
+        let parsed = serde_json::from_slice(&request.body)
+            .map_err(|_| MatrixError::new(400, ErrCode::NotJson, "the body is not valid JSON"))?;
+        Some(parsed)
+    };
+    // A sender with several keys may send one X-Matrix header per key (Synapse accepts
+    // that): one that verifies is enough; otherwise the first failure is the answer.
+    let mut first_error = None;
+    let authorizations = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "authorization")
+        .map(|(_, value)| value.as_str());
+    for authorization in authorizations {
+        match check_one(server, request, uri, content.as_ref(), authorization).await {
+            Ok(origin) => return Ok(origin),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error
+        .unwrap_or_else(|| MatrixError::from(&FedError::Unauthorized(XMatrixError::NotXMatrix))))
+}
+
+/// Checks one `Authorization` header value.
+async fn check_one(
+    server: &Server,
+    request: &Request,
+    uri: &str,
+    content: Option<&Value>,
+    authorization: &str,
+) -> Result<ServerName, MatrixError> {
     let unauthorized = |e: XMatrixError| MatrixError::from(&FedError::Unauthorized(e));
-    let header = request
-        .header("authorization")
-        .ok_or(XMatrixError::NotXMatrix)
-        .and_then(x_matrix::parse_header)
-        .map_err(unauthorized)?;
+    let header = x_matrix::parse_header(authorization).map_err(unauthorized)?;
     x_matrix::check_destination(&header, &server.name).map_err(unauthorized)?;
-    let content: Option<Value> =
-        if request.body.is_empty() {
-            None
-        } else {
-            Some(serde_json::from_slice(&request.body).map_err(|_| {
-                MatrixError::new(400, ErrCode::NotJson, "the body is not valid JSON")
-            })?)
-        };
     let public_key = if header.origin == server.name {
         // Our own key: no fetch, and a retired key of ours never signs requests.
         if header.key_id != server.signing_key.key_id() {
-            return Err(MatrixError::from(&FedError::KeyNotFound(
-                header.origin.clone(),
-                header.key_id.clone(),
-            )));
+            return Err(key_error(
+                &header.origin,
+                &header.key_id,
+                FedError::KeyNotFound(header.origin.clone(), header.key_id.clone()),
+            ));
         }
         server.signing_key.public_key_base64()
     } else {
@@ -64,7 +88,7 @@ pub async fn authenticate(
         request.method.as_str(),
         uri,
         &server.name,
-        content.as_ref(),
+        content,
         &public_key,
     )
     .map_err(unauthorized)?;

@@ -116,13 +116,17 @@ async fn route(
                 .query_pairs()
                 .map(|(key, value)| (key.into_owned(), value.into_owned()))
                 .collect(),
+            // One entry per value: a repeated header (several `Authorization: X-Matrix`,
+            // one per signing key, checklist §2.2) keeps all its values.
             headers: request
                 .iter()
-                .map(|(name, values)| {
-                    (
-                        name.as_str().to_ascii_lowercase(),
-                        values.as_str().to_owned(),
-                    )
+                .flat_map(|(name, values)| {
+                    values.iter().map(move |value| {
+                        (
+                            name.as_str().to_ascii_lowercase(),
+                            value.as_str().to_owned(),
+                        )
+                    })
                 })
                 .collect(),
             body,
