@@ -27,8 +27,6 @@ pub struct Server {
     pub token_cache: RwLock<HashMap<String, (String, String)>>,
     /// Who is typing where (in memory only; `client::typing`).
     pub typing: std::sync::Mutex<crate::proto::typing::Typing>,
-    /// Who is typing where (in memory only; `client::typing`).
-    pub typing: std::sync::Mutex<crate::proto::typing::Typing>,
     /// Login and registration attempts per client address (`client::rate_limit`).
     pub rate_limits: RateLimits,
     /// The outbound federation client and the cache of other servers' keys.
@@ -75,7 +73,6 @@ impl Server {
             signing_key,
             notifier: Notifier::new(),
             token_cache: RwLock::new(HashMap::new()),
-            typing: std::sync::Mutex::new(crate::proto::typing::Typing::new()),
             typing: std::sync::Mutex::new(crate::proto::typing::Typing::new()),
             rate_limits: RateLimits::new(),
             federation,
