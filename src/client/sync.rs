@@ -11,14 +11,17 @@ use super::account_data::AccountDataForSync;
 use super::auth::{authenticate, internal};
 use super::filter::{SyncFilter, add_state_left_out, filtered_timeline};
 use super::format::{client_event, stripped_state};
+use super::sync_ephemeral::{
+    TypingSnapshot, room_ephemeral, typing_snapshot, unread_notifications, until_next_typing_expiry,
+};
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::id::UserId;
 use crate::proto::room_version::RoomRules;
 use crate::server::{Server, now_ms};
 use crate::store::events::{self, Membership, StoredEvent};
-use crate::store::{account_data, state};
 use crate::store::{Connection, StoreError};
+use crate::store::{account_data, state};
 
 /// Longest a sync waits, whatever the client asks (the route's timeout is longer).
 pub const MAX_SYNC_WAIT: Duration = Duration::from_secs(90);
@@ -71,6 +74,8 @@ struct SyncRequest {
     since: Option<i64>,
     since_token: Option<SyncToken>,
     full_state: bool,
+    /// Typing as of this attempt (`client::sync_ephemeral`).
+    typing: TypingSnapshot,
     /// The requester, typed (`user_id` is its text).
     user: UserId,
     /// The stored or inline filter (`client::filter`).
@@ -104,13 +109,15 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         since,
         since_token,
         full_state: request.query_param("full_state") == Some("true"),
+        typing: TypingSnapshot::default(),
         user: requester.user_id.clone(),
         filter,
     };
     let deadline = Instant::now() + timeout;
     loop {
         let seen = server.notifier.position();
-        let job = sync.clone();
+        let mut job = sync.clone();
+        job.typing = typing_snapshot(server, sync.since_token.map(|token| token.typing));
         let (response, has_news) = server
             .store
             .read(move |connection| build(connection, &job))
@@ -120,7 +127,10 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         if has_news || sync.since.is_none() || sync.full_state || remaining.is_zero() {
             return Ok(Response::ok(&response));
         }
-        if !server.notifier.wait_for_change(seen, remaining).await {
+        // A typer's timeout ending is news too: wake for it.
+        let wait =
+            until_next_typing_expiry(server).map_or(remaining, |expiry| expiry.min(remaining));
+        if !server.notifier.wait_for_change(seen, wait).await && wait == remaining {
             // Timed out with nothing new: answer with the same position.
             return Ok(Response::ok(&response));
         }
@@ -148,6 +158,8 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
     )?);
     let next_token = SyncToken {
         events: position,
+        receipts: crate::store::receipts::max_position(connection)?,
+        typing: sync.typing.serial,
         account_data: account_data::max_stream_id(connection)?.max(account_data_since),
         ..sync.since_token.unwrap_or_default()
     };
@@ -155,6 +167,7 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
     let mut joined = Map::new();
     let mut invited = Map::new();
     let mut left = Map::new();
+    let mut knocked = Map::new();
     for membership in events::memberships_of_user(connection, &sync.user_id)? {
         let changed_since = sync
             .since
@@ -188,6 +201,13 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
                     joined.insert(membership.room_id.clone(), section);
                 }
             }
+            "knock" if changed_since => {
+                let stripped = invited_room(connection, &membership)?;
+                knocked.insert(
+                    membership.room_id.clone(),
+                    json!({ "knock_state": stripped["invite_state"] }),
+                );
+            }
             "invite" if changed_since => {
                 invited.insert(
                     membership.room_id.clone(),
@@ -207,7 +227,7 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
         && account_data.global.is_empty());
     let response = json!({
         "next_batch": next_token.format(),
-        "rooms": { "join": joined, "invite": invited, "leave": left, "knock": {} },
+        "rooms": { "join": joined, "invite": invited, "leave": left, "knock": knocked },
         "presence": { "events": [] },
         "account_data": { "events": account_data.global },
         "to_device": { "events": [] },
@@ -232,10 +252,19 @@ fn joined_room(
     let room_nid = membership.room_nid;
     let room_id = &membership.room_id;
     let after = since.unwrap_or(0);
+    let receipts_since = since
+        .and(sync.since_token)
+        .map_or(0, |token| token.receipts);
+    let typers = sync.typing.rooms.get(room_id.as_str());
+    let ephemeral = room_ephemeral(connection, &sync.user_id, room_nid, typers, receipts_since)?;
     let (mut timeline, limited) =
         filtered_timeline(connection, &sync.filter, room_nid, after, position)?;
     timeline.reverse();
-    if timeline.is_empty() && since.is_some() && !sync.full_state && room_account_data.is_empty()
+    if timeline.is_empty()
+        && since.is_some()
+        && !sync.full_state
+        && room_account_data.is_empty()
+        && ephemeral.is_empty()
     {
         return Ok(None);
     }
@@ -286,14 +315,22 @@ fn joined_room(
         "state": {
             "events": state_events.iter().map(|e| client_event(e, room_id, rules, now)).collect::<Vec<_>>(),
         },
-        "ephemeral": { "events": [] },
+        "ephemeral": { "events": ephemeral },
         "account_data": { "events": room_account_data },
         "summary": {
             "m.heroes": heroes,
             "m.joined_member_count": joined_members.len(),
             "m.invited_member_count": invited_members.len(),
         },
-        "unread_notifications": { "notification_count": 0, "highlight_count": 0 },
+        "unread_notifications": unread_notifications(
+            connection,
+            &sync.user_id,
+            room_nid,
+            room_id,
+            rules,
+            membership.stream_ordering,
+            position,
+        )?,
     })))
 }
 
