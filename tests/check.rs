@@ -216,9 +216,11 @@ fn a_closed_port_says_other_servers_cannot_reach_you() {
             .unwrap()
             .contains("401 Unauthorized")
     );
-    let (_, unknown_stdout, _) = check(&dir, "nowhere.invalid:8448", "", true);
+    // A name nobody can look up: the DNS failure is told apart from missing records.
+    let (_, unknown_stdout, _) = check(&dir, "nowhere.test:8448", "", true);
     let report: Value = serde_json::from_str(&unknown_stdout).unwrap();
-    assert_eq!(codes(&report, "problems"), ["resolution_failed"]);
+    assert_eq!(codes(&report, "problems"), ["dns_failed"]);
+    assert_eq!(report["resolution"]["error_kind"], "dns");
 }
 
 /// Delegation through the well-known needs port 443, so this test binds a loopback

@@ -29,18 +29,40 @@ pub fn add_findings(report: &mut Report, now_ms: i64) {
             Some(why) => format!(" The well-known was not usable: {why}."),
             None => String::new(),
         };
-        problems.push(finding(
-            "resolution_failed",
-            format!("Other servers cannot find an address for {host}: {error}.{well_known_note}"),
-            "Neither a valid /.well-known/matrix/server, an SRV record, nor an A/AAAA \
-             record leads to a server.",
-            format!(
-                "Either serve https://{host}/.well-known/matrix/server with \
+        let message =
+            format!("Other servers cannot find an address for {host}: {error}.{well_known_note}");
+        match report.resolution.error_kind.as_deref() {
+            Some("dns") => problems.push(finding(
+                "dns_failed",
+                message,
+                "The DNS lookup itself failed (no answer, or an error code), which says \
+                 nothing about your records. If it is this machine's DNS, other servers may \
+                 be fine; if your domain's nameservers fail, every server fails the same.",
+                "Check /etc/resolv.conf here and try `dig SRV` for the name shown; make sure \
+                 your domain's nameservers answer SRV queries (NOERROR with no records is \
+                 fine, SERVFAIL is not)."
+                    .into(),
+            )),
+            Some("service_unavailable") => problems.push(finding(
+                "srv_unavailable",
+                message,
+                "An SRV record with target \".\" says federation is deliberately not \
+                 offered for this domain (RFC 2782).",
+                "Remove that SRV record, or point it at the host and port running hearth.".into(),
+            )),
+            _ => problems.push(finding(
+                "resolution_failed",
+                message,
+                "Neither a valid /.well-known/matrix/server, an SRV record, nor an A/AAAA \
+                 record leads to a server.",
+                format!(
+                    "Either serve https://{host}/.well-known/matrix/server with \
                  {{\"m.server\": \"<federation host>:443\"}}, or publish an SRV record \
                  _matrix-fed._tcp.{host}, or an A/AAAA record for {host} pointing at the \
                  machine running hearth (then listen on port 8448). {UNREACHABLE_SYMPTOM}"
-            ),
-        ));
+                ),
+            )),
+        }
     }
     for connection in &report.connections {
         connection_findings(connection, now_ms, &mut problems, &mut warnings);

@@ -87,6 +87,8 @@ pub struct ResolutionReport {
     pub steps: Vec<String>,
     pub destinations: Vec<DestinationReport>,
     pub error: Option<String>,
+    /// `no_address`, `service_unavailable` or `dns` when resolution failed.
+    pub error_kind: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

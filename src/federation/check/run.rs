@@ -16,7 +16,7 @@ use crate::federation::dns::DnsClient;
 use crate::federation::resolve::fetch::fetch_well_known;
 use crate::federation::resolve::step::{Resolution, Step};
 use crate::federation::resolve::well_known::{MAX_BODY_BYTES, parse_body};
-use crate::federation::resolve::{Destination, https, tls};
+use crate::federation::resolve::{Destination, ResolveError, https, tls};
 use crate::proto::id::ServerName;
 
 /// Largest version or key response read.
@@ -248,9 +248,16 @@ async fn resolution_report(
                 resolution.handle_addr(answer);
             }
             Step::Done(result) => {
-                let (destinations, error) = match result {
-                    Ok(destinations) => (destinations, None),
-                    Err(error) => (Vec::new(), Some(error.to_string())),
+                let (destinations, error, error_kind) = match result {
+                    Ok(destinations) => (destinations, None, None),
+                    Err(error) => {
+                        let kind = match &error {
+                            ResolveError::NoAddress { .. } => "no_address",
+                            ResolveError::ServiceUnavailable { .. } => "service_unavailable",
+                            ResolveError::Dns { .. } => "dns",
+                        };
+                        (Vec::new(), Some(error.to_string()), Some(kind.to_owned()))
+                    }
                 };
                 let report = ResolutionReport {
                     steps,
@@ -263,6 +270,7 @@ async fn resolution_report(
                         })
                         .collect(),
                     error,
+                    error_kind,
                 };
                 return (report, destinations);
             }
