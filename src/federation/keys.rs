@@ -26,6 +26,8 @@ use crate::store::remote_keys;
 /// After a fetch that did not yield the key asked for, the same server is not asked
 /// again for this long: a peer sending random key IDs must not make us hammer it.
 const REFETCH_COOLDOWN: Duration = Duration::from_secs(60);
+/// Past this many servers in the fetch table, entries out of their cooldown are dropped.
+const MAX_REMEMBERED_FETCHES: usize = 1024;
 
 /// What a key is wanted for: the rule for "valid" differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +143,16 @@ impl KeyRing {
             .fetches
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Forget servers whose cooldown is over, so that requests naming many origins
+        // cannot grow the table without bound.
+        if fetches.len() >= MAX_REMEMBERED_FETCHES {
+            fetches.retain(|_, slot| {
+                Arc::strong_count(slot) > 1
+                    || slot.try_lock().is_none_or(|last_fetch| {
+                        last_fetch.is_some_and(|at| at.elapsed() < REFETCH_COOLDOWN)
+                    })
+            });
+        }
         fetches.entry(server_name.clone()).or_default().clone()
     }
 }

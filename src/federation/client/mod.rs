@@ -7,6 +7,7 @@
 
 mod backoff;
 mod connection;
+pub mod path;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,8 +42,8 @@ const MAX_IDLE_PER_KEY: usize = 4;
 #[derive(Debug, Clone, Copy)]
 pub struct Outgoing<'a> {
     pub method: Method,
-    /// From `/_matrix/...`, with `?query` already percent-encoded: it is sent and signed
-    /// as given.
+    /// From `/_matrix/...`, identifiers and query values percent-encoded (`path::encode`,
+    /// `path::with_query`): it is sent and signed as given.
     pub path_and_query: &'a str,
     pub body: Option<&'a Value>,
     /// `false` for the unauthenticated key endpoints.
@@ -210,6 +211,12 @@ impl FederationClient {
         destination: &ServerName,
         outgoing: &Outgoing<'_>,
     ) -> Result<Prepared, FedError> {
+        if !outgoing.path_and_query.starts_with("/_matrix/") {
+            return Err(FedError::Exchange(
+                destination.clone(),
+                format!("not a Matrix path: {}", outgoing.path_and_query),
+            ));
+        }
         // The URL's host is never sent (the Host header is); the path and query are
         // written as the URL holds them, so those are what is signed.
         let url = http_types::Url::parse(&format!(
