@@ -1,6 +1,5 @@
-//! Membership changes of local rooms: join (by room ID or alias), leave, invite, kick, ban,
-//! unban (spec: c2s "Room membership"). Joining rooms on other servers comes with
-//! federation (issue 6).
+//! Membership changes: join (by room ID or alias, locally or through a resident server
+//! over federation), leave, invite, kick, ban, unban (spec: c2s "Room membership").
 
 use serde_json::{Map, Value, json};
 
@@ -8,8 +7,9 @@ use super::auth::{authenticate, internal};
 use super::room_read::parse_room_id;
 use super::room_write::send_event;
 use crate::api::{ApiResult, Request, Response};
+use crate::federation;
 use crate::proto::errcode::{ErrCode, MatrixError};
-use crate::proto::id::{RoomAliasId, UserId};
+use crate::proto::id::{RoomAliasId, ServerName, UserId};
 use crate::rooms::LocalEvent;
 use crate::server::Server;
 use crate::store::{aliases, events};
@@ -18,6 +18,13 @@ use crate::store::{aliases, events};
 pub async fn join(server: &Server, request: Request) -> ApiResult {
     let requester = authenticate(server, &request).await?;
     let target = request.param(0).to_owned();
+    // `via` (and the older `server_name`) name servers to join through.
+    let mut via: Vec<ServerName> = request
+        .query
+        .iter()
+        .filter(|(key, _)| key == "via" || key == "server_name")
+        .filter_map(|(_, value)| ServerName::parse(value).ok())
+        .collect();
     let room_id = if target.starts_with('#') {
         let alias = RoomAliasId::parse(&target).map_err(|e| {
             MatrixError::new(
@@ -26,34 +33,48 @@ pub async fn join(server: &Server, request: Request) -> ApiResult {
                 format!("invalid room alias: {e}"),
             )
         })?;
-        let alias_text = alias.as_str().to_owned();
-        server
-            .store
-            .read(move |connection| aliases::room_of_alias(connection, &alias_text))
-            .await
-            .map_err(|e| internal(&e))?
-            .ok_or_else(|| {
-                MatrixError::new(
-                    404,
-                    ErrCode::NotFound,
-                    format!("room alias {alias} not found"),
-                )
-            })?
+        if alias.server_name() != &server.name {
+            let (room_id, servers) = federation::join::resolve_alias(server, &alias).await?;
+            via.extend(servers);
+            room_id.as_str().to_owned()
+        } else {
+            let alias_text = alias.as_str().to_owned();
+            server
+                .store
+                .read(move |connection| aliases::room_of_alias(connection, &alias_text))
+                .await
+                .map_err(|e| internal(&e))?
+                .ok_or_else(|| {
+                    MatrixError::new(
+                        404,
+                        ErrCode::NotFound,
+                        format!("room alias {alias} not found"),
+                    )
+                })?
+        }
     } else {
         parse_room_id(&target)?.as_str().to_owned()
     };
     let lookup = room_id.clone();
-    let known = server
+    let our_name = server.server_name().to_owned();
+    // A room this server takes part in (one of our users is joined) is joined locally;
+    // any other room through a resident server.
+    let resident_here = server
         .store
-        .read(move |connection| events::room_by_id(connection, &lookup))
+        .read(move |connection| {
+            Ok(match events::room_by_id(connection, &lookup)? {
+                Some(room) => {
+                    events::server_has_joined_member(connection, room.room_nid, &our_name)?
+                }
+                None => false,
+            })
+        })
         .await
         .map_err(|e| internal(&e))?;
-    if known.is_none() {
-        return Err(MatrixError::new(
-            404,
-            ErrCode::NotFound,
-            "unknown room; joining rooms on other servers is not supported yet",
-        ));
+    if !resident_here {
+        let room_id = parse_room_id(&room_id)?;
+        federation::join::join_remote(server, &requester.user_id, &room_id, &via).await?;
+        return Ok(Response::ok(&json!({ "room_id": room_id.as_str() })));
     }
     let mut content = Map::new();
     content.insert("membership".into(), json!("join"));

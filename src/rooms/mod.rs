@@ -4,6 +4,7 @@
 pub mod build;
 pub mod create;
 mod error;
+pub mod ingest;
 pub mod persist;
 pub mod receive;
 pub mod remote;

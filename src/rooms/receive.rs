@@ -133,7 +133,7 @@ pub fn receive_pdu(
 
 /// Format, signatures and hashes: a usable `Pdu` (redacted when its hash is wrong), or the
 /// outcome that ends the pipeline.
-fn checked_pdu(
+pub fn checked_pdu(
     rules: &RoomRules,
     json: Map<String, Value>,
     keys: &KeyLookup<'_>,
@@ -210,7 +210,7 @@ fn wanted_state(rules: &RoomRules, pdu: &Pdu) -> Vec<(String, String)> {
     wanted
 }
 
-fn check_against<'a>(
+pub fn check_against<'a>(
     rules: &RoomRules,
     pdu: &Pdu,
     state: impl Iterator<Item = &'a Pdu>,

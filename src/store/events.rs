@@ -391,3 +391,17 @@ pub fn server_has_member(
             .is_some_and(|(_, server)| server == server_name)
     }))
 }
+
+/// Whether a user of `server_name` is joined to the room now.
+pub fn server_has_joined_member(
+    connection: &Connection,
+    room_nid: i64,
+    server_name: &str,
+) -> Result<bool, StoreError> {
+    Ok(members_with(connection, room_nid, "join")?
+        .iter()
+        .any(|user| {
+            user.split_once(':')
+                .is_some_and(|(_, server)| server == server_name)
+        }))
+}

@@ -80,3 +80,47 @@ def test_synapse_user_joins_a_hearth_room_and_they_talk(synapse, hearth_direct):
     r = hearth.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/a1", {"msgtype": "m.text", "body": "hi from hearth"}, headers=auth(alice))
     assert r.status == 200, r
     wait_for("alice's message on Synapse", lambda: "hi from hearth" in bodies(synapse, bob, room_id), logs=lambda: synapse.log_about("direct.test"))
+
+
+def test_hearth_user_joins_a_synapse_room_and_they_talk(synapse, hearth_direct):
+    hearth = hearth_direct
+    carol = hearth_token(hearth, "carol")
+    dave = synapse_token(synapse, "dave")
+    r = synapse.request(
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        {"preset": "public_chat", "room_alias_name": "garden", "name": "Garden", "topic": "on Synapse"},
+        headers=auth(dave),
+    )
+    assert r.status == 200, r
+    room_id = r.json()["room_id"]
+    r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/d0", {"msgtype": "m.text", "body": "before you came"}, headers=auth(dave))
+    assert r.status == 200, r
+
+    r = hearth.request("POST", f"/_matrix/client/v3/join/{quote('#garden:syn.test')}", {}, headers=auth(carol))
+    assert r.status == 200, f"{r}\nhearth: {hearth_lines(hearth, 'join')}\nSynapse: {synapse.log_about('direct.test')}"
+    assert r.json()["room_id"] == room_id
+
+    # The room is usable on hearth: its state came with send_join and shows in /sync.
+    r = hearth.request("GET", "/_matrix/client/v3/sync", headers=auth(carol))
+    assert r.status == 200, r
+    joined = r.json()["rooms"]["join"]
+    assert room_id in joined, joined.keys()
+    state = {(e["type"], e.get("state_key")): e["content"] for e in joined[room_id]["state"]["events"] + joined[room_id]["timeline"]["events"]}
+    assert state[("m.room.name", "")]["name"] == "Garden"
+    assert state[("m.room.member", "@dave:syn.test")]["membership"] == "join"
+    assert state[("m.room.member", "@carol:direct.test")]["membership"] == "join"
+
+    # Synapse sees carol joined.
+    def carol_joined():
+        r = synapse.request("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/joined_members", headers=auth(dave))
+        return r.status == 200 and "@carol:direct.test" in r.json()["joined"]
+
+    wait_for("carol's join on Synapse", carol_joined)
+
+    r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/d1", {"msgtype": "m.text", "body": "welcome"}, headers=auth(dave))
+    assert r.status == 200, r
+    wait_for("dave's message on hearth", lambda: "welcome" in bodies(hearth, carol, room_id), logs=lambda: hearth_lines(hearth, "send"))
+    r = hearth.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/c1", {"msgtype": "m.text", "body": "thanks"}, headers=auth(carol))
+    assert r.status == 200, r
+    wait_for("carol's message on Synapse", lambda: "thanks" in bodies(synapse, dave, room_id), logs=lambda: synapse.log_about("direct.test"))
