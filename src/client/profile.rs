@@ -150,11 +150,14 @@ async fn put_field(server: &Server, request: Request, field: Field) -> ApiResult
     Ok(Response::ok(&json!({})))
 }
 
+/// Room ID → content of the user's current member event there.
+type MemberContents = Vec<(String, Map<String, Value>)>;
+
 /// The rooms `user` is joined to, each with the content of its current member event.
 fn joined_member_contents(
     connection: &crate::store::Connection,
     user: &UserId,
-) -> Result<Vec<(String, Map<String, Value>)>, crate::store::StoreError> {
+) -> Result<MemberContents, crate::store::StoreError> {
     let mut rooms = Vec::new();
     for membership in events::memberships_of_user(connection, user.as_str())? {
         if membership.membership != "join" {

@@ -161,7 +161,6 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
         receipts: crate::store::receipts::max_position(connection)?,
         typing: sync.typing.serial,
         account_data: account_data::max_stream_id(connection)?.max(account_data_since),
-        ..sync.since_token.unwrap_or_default()
     };
     let now = now_ms();
     let mut joined = Map::new();
