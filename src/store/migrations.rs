@@ -191,6 +191,14 @@ const MIGRATIONS: &[&str] = &[
         status_msg TEXT,
         last_active_ts INTEGER NOT NULL
     );",
+    // 7: invites from other servers: the stripped state the inviting server sent, shown
+    // to the invitee until they join or decline (spec: s2s "Inviting to a room").
+    "CREATE TABLE invite_room_state (
+        user_id TEXT NOT NULL,
+        room_nid INTEGER NOT NULL,
+        stripped_state TEXT NOT NULL,
+        PRIMARY KEY (user_id, room_nid)
+    ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.
