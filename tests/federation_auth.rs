@@ -135,6 +135,11 @@ fn federation_requests_need_a_valid_x_matrix_signature() {
     get_signed(&server, PROFILE, "X-Matrix origin=\"hearth.test")
         .assert_error(401, "M_UNAUTHORIZED");
 
+    // Only the field asked for; one the user has not set gives `{}`.
+    let uri = format!("{PROFILE}&field=avatar_url");
+    let response = get_signed(&server, &uri, &sign("hearth.test", "hearth.test", &uri));
+    assert_eq!((response.status, response.json()), (200, json!({})));
+
     // Authenticated, but no such user.
     let uri = "/_matrix/federation/v1/query/profile?user_id=%40nobody%3Ahearth.test";
     get_signed(&server, uri, &sign("hearth.test", "hearth.test", uri))

@@ -1,8 +1,6 @@
 //! `GET /_matrix/federation/v1/query/profile?user_id=...&field=...`: a local user's
 //! display name and avatar for another server (spec: data/api/server-server/query.yaml).
 //! Behind `X-Matrix` authentication (the router checks it before this runs).
-//!
-//! Until profiles are stored, the display name is the localpart and there is no avatar.
 
 use serde_json::{Map, Value};
 
@@ -10,7 +8,7 @@ use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::id::UserId;
 use crate::server::Server;
-use crate::store::users;
+use crate::store::profiles;
 
 pub async fn handle(server: &Server, request: Request) -> ApiResult {
     let user_id = request.query_param("user_id").ok_or_else(|| {
@@ -30,34 +28,32 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         ));
     }
     let field = request.query_param("field");
-    let key = user_id.as_str().to_owned();
-    let record = server
+    let user = user_id.clone();
+    let profile = server
         .store
-        .read(move |connection| users::get(connection, &key))
+        .read(move |connection| profiles::get(connection, &user))
         .await
         .map_err(|e| {
             crate::error!("profile query: {e}");
             MatrixError::new(500, ErrCode::Unknown, "internal error")
-        })?;
-    if record.is_none() {
-        return Err(MatrixError::new(404, ErrCode::NotFound, "no such user"));
+        })?
+        // Unknown and deactivated users alike (spec: "The user does not exist or does not
+        // have a profile").
+        .ok_or_else(|| MatrixError::new(404, ErrCode::NotFound, "no such user"))?;
+    let mut answer = Map::new();
+    // A user who never set a display name is shown by the localpart, the name Synapse
+    // gives every account at registration.
+    let displayname = profile
+        .displayname
+        .unwrap_or_else(|| user_id.localpart().to_owned());
+    answer.insert("displayname".into(), Value::String(displayname));
+    if let Some(avatar_url) = profile.avatar_url {
+        answer.insert("avatar_url".into(), Value::String(avatar_url));
     }
-    let mut profile = Map::new();
-    profile.insert(
-        "displayname".into(),
-        Value::String(user_id.localpart().to_owned()),
-    );
+    // Spec: "If specified, the server will only return the given field in the response";
+    // a field the user has not set gives `{}`, not an error (the user exists).
     if let Some(field) = field {
-        // Spec: "field: The field to query. If specified, the server will only return the
-        // given field in the response."
-        profile.retain(|name, _| name == field);
-        if profile.is_empty() {
-            return Err(MatrixError::new(
-                404,
-                ErrCode::NotFound,
-                format!("the user has no {field}"),
-            ));
-        }
+        answer.retain(|name, _| name == field);
     }
-    Ok(Response::ok(&Value::Object(profile)))
+    Ok(Response::ok(&Value::Object(answer)))
 }
