@@ -124,6 +124,20 @@ fn profile_changes_reach_every_joined_room_and_joins_carry_the_profile() {
         (400, json!("M_INVALID_PARAM"))
     );
 
+    // Other servers' users are asked of their server: an unreachable one is a quick 502.
+    let started = std::time::Instant::now();
+    let (status, answer) = bob.get(
+        &server,
+        "/_matrix/client/v3/profile/%40carol%3A127.0.0.1%3A1",
+    );
+    assert_eq!(
+        (status, answer["errcode"].clone()),
+        (502, json!("M_UNKNOWN")),
+        "{answer}"
+    );
+    assert!(answer["error"].as_str().unwrap().contains("127.0.0.1:1"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+
     // The creator's join carries the profile.
     let room_id = alice.create_room(&server, json!({"preset": "public_chat"}));
     let initial = alice.sync(&server, None, 0);
@@ -213,6 +227,13 @@ fn devices_are_listed_renamed_and_deleted_with_the_password() {
     let mut expected = vec![alice.device_id.as_str(), "PHONE"];
     expected.sort();
     assert_eq!(ids, expected);
+    // Every field is present, null when unknown (matrix-nio's schema requires them).
+    for device in answer["devices"].as_array().unwrap() {
+        let fields = device.as_object().unwrap();
+        for key in ["device_id", "display_name", "last_seen_ip", "last_seen_ts"] {
+            assert!(fields.contains_key(key), "{key} missing: {device}");
+        }
+    }
 
     assert_eq!(
         alice.get(&server, "/_matrix/client/v3/devices/PHONE").1["display_name"],

@@ -149,16 +149,13 @@ fn not_found() -> MatrixError {
     MatrixError::new(404, ErrCode::NotFound, "no such device")
 }
 
+/// Every field present, `null` when unknown: matrix-nio's schema requires all four (as
+/// Synapse sends them).
 fn device_json(device: &Device) -> Value {
-    let mut body = json!({
+    json!({
         "device_id": device.device_id,
         "display_name": device.display_name,
-    });
-    if let Some(ip) = &device.last_seen_ip {
-        body["last_seen_ip"] = json!(ip);
-    }
-    if let Some(ts) = device.last_seen_ts {
-        body["last_seen_ts"] = json!(ts);
-    }
-    body
+        "last_seen_ip": device.last_seen_ip,
+        "last_seen_ts": device.last_seen_ts,
+    })
 }

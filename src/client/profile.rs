@@ -1,13 +1,14 @@
 //! Profiles (spec: c2s "Profiles"): `GET /profile/{userId}`, `GET/PUT
 //! /profile/{userId}/displayname` and `/avatar_url`. A change is announced in every room
 //! the user is joined to by a new `m.room.member` event carrying it, as Synapse does.
-//! Profiles of users on other servers need a federation query, which comes later.
+//! Profiles of users on other servers are asked of their server over federation.
 
 use serde_json::{Map, Value, json};
 
 use super::auth::{authenticate, internal};
 use super::room_write::send_event;
-use crate::api::{ApiResult, Request, Response};
+use crate::api::{ApiResult, Method, Request, Response};
+use crate::federation::client::path::with_query;
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::id::UserId;
 use crate::rooms::LocalEvent;
@@ -187,11 +188,7 @@ fn joined_member_contents(
 async fn lookup(server: &Server, text: &str) -> Result<Profile, MatrixError> {
     let user_id = parse_user_id(text)?;
     if user_id.server_name() != &server.name {
-        return Err(MatrixError::new(
-            404,
-            ErrCode::NotFound,
-            "profiles of users on other servers are not available yet",
-        ));
+        return remote_profile(server, &user_id).await;
     }
     let found = server
         .store
@@ -199,6 +196,47 @@ async fn lookup(server: &Server, text: &str) -> Result<Profile, MatrixError> {
         .await
         .map_err(|e| internal(&e))?;
     found.ok_or_else(|| MatrixError::new(404, ErrCode::NotFound, "no such user"))
+}
+
+/// Spec: s2s "Query: profile" (`GET /_matrix/federation/v1/query/profile`). A remote 404
+/// is passed on; an unreachable server is 502 with its name (`FedError`'s mapping).
+async fn remote_profile(server: &Server, user_id: &UserId) -> Result<Profile, MatrixError> {
+    let path = with_query(
+        "/_matrix/federation/v1/query/profile",
+        &[("user_id", user_id.as_str())],
+    );
+    let (status, body) = server
+        .federation
+        .client
+        .request(user_id.server_name(), Method::Get, &path, None)
+        .await
+        .map_err(|e| {
+            crate::warn!("profile of {user_id}: {e}");
+            MatrixError::from(&e)
+        })?;
+    match status {
+        200 => {
+            // Only strings count: a remote server's odd values are dropped, not passed on.
+            let field = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+            Ok(Profile {
+                displayname: field("displayname"),
+                avatar_url: field("avatar_url"),
+            })
+        }
+        404 => Err(MatrixError::new(
+            404,
+            ErrCode::NotFound,
+            format!("{} knows no profile for {user_id}", user_id.server_name()),
+        )),
+        other => Err(MatrixError::new(
+            502,
+            ErrCode::Unknown,
+            format!(
+                "{} answered {other} to the profile query",
+                user_id.server_name()
+            ),
+        )),
+    }
 }
 
 fn parse_user_id(text: &str) -> Result<UserId, MatrixError> {
