@@ -46,7 +46,14 @@ pub async fn send_event(
                         accepted.pdu.event_id(),
                     )?;
                 }
-                Ok::<_, RoomError>(accepted)
+                // In the same job: the event and its outbox rows commit together.
+                let queued = crate::federation::sender::enqueue_local_event(
+                    transaction,
+                    &server_name,
+                    room.room_nid,
+                    &accepted.pdu,
+                )?;
+                Ok::<_, RoomError>((accepted, queued))
             })();
             match outcome {
                 // A database failure undoes the whole job (its savepoint is rolled back).
@@ -57,7 +64,8 @@ pub async fn send_event(
         })
         .await
         .map_err(|e| MatrixError::from(&RoomError::Store(e)))?;
-    let accepted = result.map_err(|e| MatrixError::from(&e))?;
+    let (accepted, queued) = result.map_err(|e| MatrixError::from(&e))?;
     server.notifier.notify();
+    server.federation.sender.wake(queued);
     Ok(accepted)
 }

@@ -51,6 +51,13 @@ pub fn run(config_flag: Option<PathBuf>) -> CmdResult {
         .map_err(|e| format!("config {}: {e}", config.source_name()))?;
     let server = Arc::new(Server::new(config, name, store, signing_key, federation));
     let executor = Arc::new(Executor::new());
+    // Outbound federation: resumes what the outbox held at the last stop.
+    executor
+        .spawn(crate::federation::sender::run(
+            server.clone(),
+            executor.clone(),
+        ))
+        .detach();
     for listener in listeners {
         executor
             .spawn(listener.run(server.clone(), executor.clone()))

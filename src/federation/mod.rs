@@ -11,6 +11,7 @@ pub mod event_keys;
 pub mod join;
 pub mod keys;
 pub mod resolve;
+pub mod sender;
 mod service;
 
 pub use error::FedError;

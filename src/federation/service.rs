@@ -8,12 +8,15 @@ use crate::federation::client::FederationClient;
 use crate::federation::dns::{DnsClient, DnsConfig};
 use crate::federation::keys::KeyRing;
 use crate::federation::resolve::{Resolver, tls};
+use crate::federation::sender::Sender;
 use crate::proto::id::ServerName;
 use crate::proto::signing::SigningKey;
 
 pub struct Federation {
     pub client: FederationClient,
     pub keys: KeyRing,
+    /// Wakes the outbound transaction sender (`federation::sender`) for new outbox rows.
+    pub sender: Sender,
 }
 
 impl Federation {
@@ -30,6 +33,7 @@ impl Federation {
         Ok(Federation {
             client: FederationClient::new(server_name.clone(), signing_key.clone(), resolver, tls),
             keys: KeyRing::default(),
+            sender: Sender::new(),
         })
     }
 }

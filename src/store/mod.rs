@@ -13,6 +13,7 @@ pub mod federation_transactions;
 pub mod filters;
 mod migrations;
 pub mod notify;
+pub mod outbox;
 mod pool;
 pub mod profiles;
 pub mod push_rules;
