@@ -151,16 +151,20 @@ fn parse_token(token: &str) -> Result<SyncToken, MatrixError> {
 fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), StoreError> {
     let position = events::max_stream_ordering(connection)?;
     let account_data_since = sync.since_token.map_or(0, |token| token.account_data);
-    let mut account_data = AccountDataForSync::from_entries(account_data::changed_since(
-        connection,
-        &sync.user,
-        account_data_since,
-    )?);
+    // The position first, then what is up to it: a write committed in between is left
+    // for the next sync instead of being skipped by the token.
+    let account_data_position = account_data::max_stream_id(connection)?.max(account_data_since);
+    let mut account_data = AccountDataForSync::from_entries(
+        account_data::changed_since(connection, &sync.user, account_data_since)?
+            .into_iter()
+            .filter(|entry| entry.stream_id <= account_data_position)
+            .collect(),
+    );
     let next_token = SyncToken {
         events: position,
         receipts: crate::store::receipts::max_position(connection)?,
         typing: sync.typing.serial,
-        account_data: account_data::max_stream_id(connection)?.max(account_data_since),
+        account_data: account_data_position,
     };
     let now = now_ms();
     let mut joined = Map::new();
