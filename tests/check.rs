@@ -280,3 +280,68 @@ fn delegation_through_the_well_known_on_port_443() {
         ["_matrix-fed._tcp.apex.test", "_matrix._tcp.apex.test"]
     );
 }
+
+#[test]
+fn an_ip_literal_server_name_needs_a_certificate_for_the_ip() {
+    let dir = temp_dir("check-ip");
+    let ca = TestCa::new();
+    let port = free_port("127.0.0.1");
+    let name = format!("127.0.0.1:{port}");
+    let addr = name.clone();
+    let _server = start(&dir, &ca, &name, &addr, &["127.0.0.1"], "");
+    let (ok, stdout, stderr) = check(&dir, &name, "", true);
+    assert!(ok, "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let destination = &report["resolution"]["destinations"][0];
+    assert_eq!(destination["host_header"], name);
+    // Spec step 1: no SNI, the certificate must be valid for the IP itself.
+    assert_eq!(destination["tls_server_name"], Value::Null);
+    assert_eq!(
+        report["connections"][0]["checks"]["ValidCertificates"],
+        true
+    );
+}
+
+#[test]
+fn an_expired_certificate_is_named_with_its_fix() {
+    let dir = temp_dir("check-expired");
+    // A CA of this test's own: TestCa issues only currently valid certificates.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["hearth.test".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let leaf = params.signed_by(&key, &issuer).unwrap();
+    let (cert_path, key_path, ca_path) = (
+        dir.join("leaf.crt"),
+        dir.join("leaf.key"),
+        dir.join("ca.pem"),
+    );
+    std::fs::write(&cert_path, leaf.pem() + &ca_cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    // hearth refuses a private key others can read.
+    let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&key_path, private).unwrap();
+    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
+    let port = free_port("127.0.0.1");
+    let name = format!("hearth.test:{port}");
+    let config = format!(
+        "server_name = \"{name}\"\ndata_dir = \"{}\"\n[federation]\nextra_ca = [\"{}\"]\n\
+         [[listen]]\naddr = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        dir.join("data").display(),
+        ca_path.display(),
+        cert_path.display(),
+        key_path.display()
+    );
+    let _server = TestServer::start(&dir, &config, None);
+    let (ok, stdout, _) = check(&dir, &name, "127.0.0.1 hearth.test\n", true);
+    assert!(!ok);
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(codes(&report, "problems"), ["certificate_expired"]);
+    let leaf = &report["connections"][0]["certificates"][0];
+    assert_eq!(leaf["not_after"], 1_609_459_200); // 2021-01-01T00:00:00Z
+}
