@@ -73,6 +73,8 @@ pub async fn join(server: &Server, request: Request) -> ApiResult {
         .map_err(|e| internal(&e))?;
     if !resident_here {
         let room_id = parse_room_id(&room_id)?;
+        // Accepting an invite: the inviting server is in the room.
+        via.extend(inviter_server(server, &requester.user_id, room_id.as_str()).await?);
         federation::join::join_remote(server, &requester.user_id, &room_id, &via).await?;
         return Ok(Response::ok(&json!({ "room_id": room_id.as_str() })));
     }
@@ -94,6 +96,13 @@ pub async fn join(server: &Server, request: Request) -> ApiResult {
 pub async fn leave(server: &Server, request: Request) -> ApiResult {
     let requester = authenticate(server, &request).await?;
     let room_id = parse_room_id(request.param(0))?;
+    // Declining an invite to a room this server is not in: through the inviting server.
+    if let Some(inviter) = inviter_server(server, &requester.user_id, room_id.as_str()).await?
+        && !resident(server, room_id.as_str()).await?
+    {
+        federation::leave::leave_remote(server, &requester.user_id, &room_id, &[inviter]).await?;
+        return Ok(Response::ok(&json!({})));
+    }
     let reason = reason_of(&request);
     let event = member_event(&requester.user_id, membership_content("leave", reason));
     send_event(server, room_id.as_str(), &requester.user_id, event, None).await?;
@@ -168,4 +177,48 @@ fn reason_of(request: &Request) -> Option<String> {
             .and_then(Value::as_str)
             .map(str::to_owned)
     })
+}
+
+/// The server of whoever invited `user` to `room_id`, when the user's membership is an invite.
+async fn inviter_server(
+    server: &Server,
+    user: &UserId,
+    room_id: &str,
+) -> Result<Option<ServerName>, MatrixError> {
+    let (user, room_id) = (user.as_str().to_owned(), room_id.to_owned());
+    server
+        .store
+        .read(move |connection| {
+            let Some(room) = events::room_by_id(connection, &room_id)? else {
+                return Ok(None);
+            };
+            let invite = events::memberships_of_user(connection, &user)?
+                .into_iter()
+                .find(|m| m.room_nid == room.room_nid && m.membership == "invite");
+            let Some(invite) = invite else {
+                return Ok(None);
+            };
+            Ok(events::event_by_nid(connection, invite.event_nid)?
+                .and_then(|event| UserId::parse(&event.sender).ok())
+                .map(|sender| sender.server_name().clone()))
+        })
+        .await
+        .map_err(|e| internal(&e))
+}
+
+/// Whether one of this server's users is joined to the room.
+async fn resident(server: &Server, room_id: &str) -> Result<bool, MatrixError> {
+    let (room_id, our_name) = (room_id.to_owned(), server.server_name().to_owned());
+    server
+        .store
+        .read(move |connection| {
+            Ok(match events::room_by_id(connection, &room_id)? {
+                Some(room) => {
+                    events::server_has_joined_member(connection, room.room_nid, &our_name)?
+                }
+                None => false,
+            })
+        })
+        .await
+        .map_err(|e| internal(&e))
 }

@@ -340,6 +340,20 @@ fn joined_room(
 /// Stripped state the invitee may see (spec: c2s "Stripped state").
 fn invited_room(connection: &Connection, membership: &Membership) -> Result<Value, StoreError> {
     let mut stripped = Vec::new();
+    // An invite from another server: the stripped state that server sent, and the invite.
+    if let Some(Ok(Value::Array(remote))) = events::invite_room_state(
+        connection,
+        &membership_user(connection, membership)?,
+        membership.room_nid,
+    )?
+    .map(|text| serde_json::from_str::<Value>(&text))
+    {
+        stripped.extend(remote);
+        if let Some(invite) = events::event_by_nid(connection, membership.event_nid)? {
+            stripped.push(stripped_state(&invite));
+        }
+        return Ok(json!({ "invite_state": { "events": stripped } }));
+    }
     for kind in [
         "m.room.create",
         "m.room.join_rules",
@@ -428,4 +442,11 @@ mod tests {
         assert_eq!(SyncToken::parse("s-1"), None);
         assert_eq!(SyncToken::parse("s1_a"), None);
     }
+}
+
+/// The user a membership row belongs to: the state key of its event.
+fn membership_user(connection: &Connection, membership: &Membership) -> Result<String, StoreError> {
+    Ok(events::event_by_nid(connection, membership.event_nid)?
+        .and_then(|event| event.state_key)
+        .unwrap_or_default())
 }

@@ -10,6 +10,7 @@ mod error;
 pub mod event_keys;
 pub mod join;
 pub mod keys;
+pub mod leave;
 pub mod resolve;
 pub mod sender;
 mod service;

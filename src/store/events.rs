@@ -405,3 +405,33 @@ pub fn server_has_joined_member(
                 .is_some_and(|(_, server)| server == server_name)
         }))
 }
+
+/// Stores the stripped state an inviting server sent for `user_id`'s invite.
+pub fn set_invite_room_state(
+    connection: &Connection,
+    user_id: &str,
+    room_nid: i64,
+    stripped: &str,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO invite_room_state (user_id, room_nid, stripped_state) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (user_id, room_nid) DO UPDATE SET stripped_state = excluded.stripped_state",
+        )?
+        .execute(params![user_id, room_nid, stripped])?;
+    Ok(())
+}
+
+/// The stripped state an inviting server sent, if the invite came over federation.
+pub fn invite_room_state(
+    connection: &Connection,
+    user_id: &str,
+    room_nid: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT stripped_state FROM invite_room_state WHERE user_id = ?1 AND room_nid = ?2",
+        )?
+        .query_row(params![user_id, room_nid], |row| row.get(0))
+        .optional()?)
+}

@@ -124,3 +124,46 @@ def test_hearth_user_joins_a_synapse_room_and_they_talk(synapse, hearth_direct):
     r = hearth.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/c1", {"msgtype": "m.text", "body": "thanks"}, headers=auth(carol))
     assert r.status == 200, r
     wait_for("carol's message on Synapse", lambda: "thanks" in bodies(synapse, dave, room_id), logs=lambda: synapse.log_about("direct.test"))
+
+
+def invites_of(hearth, token: str) -> dict:
+    r = hearth.request("GET", "/_matrix/client/v3/sync", headers=auth(token))
+    assert r.status == 200, r
+    return r.json()["rooms"]["invite"]
+
+
+def member_state(synapse, token: str, room_id: str, user_id: str):
+    r = synapse.request("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote(user_id)}", headers=auth(token))
+    return r.json().get("membership") if r.status == 200 else None
+
+
+def test_a_synapse_user_invites_hearth_users_who_accept_or_decline(synapse, hearth_direct):
+    hearth = hearth_direct
+    erin, frank = hearth_token(hearth, "erin"), hearth_token(hearth, "frank")
+    gina = synapse_token(synapse, "gina")
+    r = synapse.request(
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        {"preset": "private_chat", "name": "Invite only", "invite": ["@erin:direct.test", "@frank:direct.test"]},
+        headers=auth(gina),
+    )
+    assert r.status == 200, f"{r}\nhearth: {hearth_lines(hearth, 'invite')}"
+    room_id = r.json()["room_id"]
+
+    # Both see the invite in sync, with the room's name from the stripped state.
+    for token in (erin, frank):
+        invites = wait_for("the invite in hearth's sync", lambda: invites_of(hearth, token).get(room_id))
+        stripped = {e["type"]: e["content"] for e in invites["invite_state"]["events"]}
+        assert stripped["m.room.name"]["name"] == "Invite only"
+        assert stripped["m.room.member"]["membership"] == "invite"
+
+    # erin accepts: she joins through gina's server.
+    r = hearth.request("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/join", {}, headers=auth(erin))
+    assert r.status == 200, f"{r}\n{hearth_lines(hearth, 'join')}"
+    wait_for("erin joined on Synapse", lambda: member_state(synapse, gina, room_id, "@erin:direct.test") == "join")
+
+    # frank declines: his leave goes to gina's server, and the invite is gone from his sync.
+    r = hearth.request("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/leave", {}, headers=auth(frank))
+    assert r.status == 200, f"{r}\n{hearth_lines(hearth, 'leave')}"
+    wait_for("frank's decline on Synapse", lambda: member_state(synapse, gina, room_id, "@frank:direct.test") == "leave")
+    assert room_id not in invites_of(hearth, frank)

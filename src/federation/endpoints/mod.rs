@@ -1,5 +1,6 @@
 //! Server-server endpoints, one file per operation of the spec (or a small group).
 
+pub mod invite;
 pub mod key_query;
 pub mod make_membership;
 pub mod query_directory;
