@@ -536,6 +536,49 @@ fn login_is_rate_limited_per_address() {
 }
 
 #[test]
+fn registration_is_rate_limited_per_address() {
+    let server = open_server("client-register-limit");
+    let mut refused = None;
+    for n in 0..40 {
+        let body = json!({
+            "username": format!("user{n}"),
+            "password": "password",
+            "inhibit_login": true,
+            "auth": {"type": "m.login.dummy"},
+        });
+        let (status, answer) = call(
+            &server,
+            None,
+            "POST",
+            "/_matrix/client/v3/register",
+            Some(&body),
+        );
+        match status {
+            200 => assert!(refused.is_none()),
+            429 => {
+                refused = Some((n, answer));
+                break;
+            }
+            other => panic!("unexpected {other}: {answer}"),
+        }
+    }
+    let (n, answer) = refused.expect("40 registrations in a row are limited");
+    // The burst is 30 (`RateLimits::REGISTRATION`).
+    assert!(n >= 30, "limited after {n}");
+    assert_eq!(answer["errcode"], "M_LIMIT_EXCEEDED");
+    assert!(answer["retry_after_ms"].as_u64().unwrap() > 0);
+    // The refused user was not created.
+    let (status, _) = call(
+        &server,
+        None,
+        "GET",
+        &format!("/_matrix/client/v3/register/available?username=user{n}"),
+        None,
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
 fn missing_features_answer_clearly() {
     let server = open_server("client-stubs");
     let alice = register(&server, "alice");
