@@ -5,7 +5,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_rustls::rustls;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -13,7 +14,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use super::fetch::{Url, WellKnownFetch, fetch_from};
 use super::tls::client_config;
 use super::well_known::WellKnownError;
+use super::{Destination, Resolver};
 use crate::federation::dns::{DnsClient, DnsConfig, Hosts};
+use crate::proto::id::ServerName;
 
 /// The stub's answers: path → raw response (status line and headers; body after).
 fn respond(path: &str, port: u16) -> String {
@@ -55,8 +58,8 @@ fn respond(path: &str, port: u16) -> String {
     }
 }
 
-/// Starts the stub; returns its port and the CA's certificate.
-fn start_stub(names: &[&str]) -> (u16, CertificateDer<'static>) {
+/// Starts the stub; returns its port, the CA's certificate and its request count.
+fn start_stub(names: &[&str]) -> (u16, CertificateDer<'static>, Arc<AtomicUsize>) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -81,10 +84,13 @@ fn start_stub(names: &[&str]) -> (u16, CertificateDer<'static>) {
     let config = Arc::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
     std::thread::spawn(move || {
         for tcp in listener.incoming() {
             let Ok(tcp) = tcp else { continue };
             let config = config.clone();
+            let counter = counter.clone();
             std::thread::spawn(move || {
                 let connection = rustls::ServerConnection::new(config).unwrap();
                 let mut stream = BufReader::new(rustls::StreamOwned::new(connection, tcp));
@@ -98,6 +104,7 @@ fn start_stub(names: &[&str]) -> (u16, CertificateDer<'static>) {
                         break;
                     }
                 }
+                counter.fetch_add(1, Ordering::SeqCst);
                 let path = request_line.split_whitespace().nth(1).unwrap_or("/");
                 let response = respond(path, port);
                 let stream = stream.get_mut();
@@ -107,31 +114,61 @@ fn start_stub(names: &[&str]) -> (u16, CertificateDer<'static>) {
             });
         }
     });
-    (port, ca.der().clone())
+    (port, ca.der().clone(), requests)
 }
 
-fn fetch(start: &str, names: &[&str]) -> WellKnownFetch {
-    let (port, ca) = start_stub(names);
+/// A DNS client that knows the stub's names (and nothing else) and the stub's roots.
+fn client(ca: CertificateDer<'static>) -> (DnsClient, Arc<rustls::ClientConfig>) {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca).unwrap();
     let mut hosts = Hosts::default();
-    for name in ["wk.test", "other.wk.test"] {
+    for name in ["wk.test", "other.wk.test", "matrix.wk.test"] {
         hosts.insert(name, vec!["127.0.0.1".parse().unwrap()]);
     }
     let dns = DnsClient::new(DnsConfig {
         nameservers: vec![],
         hosts,
-        timeout: std::time::Duration::from_millis(100),
+        timeout: Duration::from_millis(100),
         attempts: 1,
     });
+    (dns, client_config(Arc::new(roots)))
+}
+
+fn fetch(start: &str, names: &[&str]) -> WellKnownFetch {
+    let (port, ca, _) = start_stub(names);
+    let (dns, tls) = client(ca);
     let url = Url::parse(&format!("https://wk.test:{port}{start}")).unwrap();
-    smol::block_on(fetch_from(
-        &dns,
-        client_config(Arc::new(roots)),
-        url,
-        Instant::now(),
-        0,
-    ))
+    smol::block_on(fetch_from(&dns, tls, url, Instant::now(), 0))
+}
+
+#[test]
+fn the_resolver_follows_the_well_known_and_caches_it() {
+    let (port, ca, requests) = start_stub(BOTH);
+    let (dns, tls) = client(ca);
+    let resolver = Resolver::new(dns, tls).with_well_known_port(port);
+    let server_name = ServerName::parse("wk.test").unwrap();
+    let now = Instant::now();
+    let expected = vec![Destination {
+        addr: "127.0.0.1:443".parse().unwrap(),
+        host_header: "matrix.wk.test:443".into(),
+        tls_server_name: Some("matrix.wk.test".into()),
+    }];
+    assert_eq!(
+        smol::block_on(resolver.resolve(&server_name, now)),
+        Ok(expected.clone())
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    // Cached for the default 24 hours: no second request within them.
+    let later = now + Duration::from_secs(23 * 3600);
+    assert_eq!(
+        smol::block_on(resolver.resolve(&server_name, later)),
+        Ok(expected)
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    // An explicit port needs no well-known at all.
+    let with_port = ServerName::parse("matrix.wk.test:8448").unwrap();
+    let destinations = smol::block_on(resolver.resolve(&with_port, now)).unwrap();
+    assert_eq!(destinations[0].addr, "127.0.0.1:8448".parse().unwrap());
 }
 
 const BOTH: &[&str] = &["wk.test", "other.wk.test"];

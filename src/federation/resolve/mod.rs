@@ -76,6 +76,8 @@ pub struct Resolver {
     dns: DnsClient,
     tls: Arc<ClientConfig>,
     well_known: Arc<Mutex<WellKnownCache>>,
+    /// 443 (spec step 3); tests serve the well-known elsewhere.
+    well_known_port: u16,
 }
 
 impl Resolver {
@@ -84,7 +86,14 @@ impl Resolver {
             dns,
             tls,
             well_known: Arc::new(Mutex::new(WellKnownCache::default())),
+            well_known_port: 443,
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_well_known_port(mut self, port: u16) -> Resolver {
+        self.well_known_port = port;
+        self
     }
 
     /// A resolver using the system's DNS configuration (`/etc/resolv.conf`, `/etc/hosts`,
@@ -133,8 +142,12 @@ impl Resolver {
         let now_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let fetched =
-            fetch::fetch_well_known(&self.dns, self.tls.clone(), hostname, now, now_unix).await;
+        let url = fetch::Url {
+            host: hostname.to_ascii_lowercase(),
+            port: self.well_known_port,
+            path: "/.well-known/matrix/server".to_owned(),
+        };
+        let fetched = fetch::fetch_from(&self.dns, self.tls.clone(), url, now, now_unix).await;
         let mut cache = self.lock_cache();
         cache.put(hostname, &fetched.outcome, fetched.lifetime, now);
         // A temporary failure may have kept an older delegation.
