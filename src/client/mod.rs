@@ -36,5 +36,6 @@ pub mod sync;
 pub mod sync_ephemeral;
 pub mod typing;
 pub mod uia;
+pub mod user_directory;
 pub mod versions;
 pub mod well_known;

@@ -149,6 +149,7 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/_matrix/client/v3/user/{userId}/filter" => client::filter::create),
     route!(Get "/_matrix/client/v3/user/{userId}/filter/{filterId}" => client::filter::get),
     route!(Get "/_matrix/client/v3/joined_rooms" => client::joined_rooms::handle),
+    route!(Post "/_matrix/client/v3/user_directory/search" => client::user_directory::search),
     // Not supported yet: clear answers for what clients call at start-up (client::stubs).
     route!(Post "/_matrix/client/v3/keys/upload" => client::stubs::keys_upload),
     route!(Post "/_matrix/client/v3/keys/query" => client::stubs::keys_query),
