@@ -8,6 +8,8 @@
   accepted as sent, refused with 401 when the destination, the URI or the key is wrong.
 - hearth as a notary: asked for Synapse's keys, hearth fetches them and passes Synapse's
   document on with its own signature added (spec "Querying Keys Through Another Server").
+- hearth asks a notary: hearth fetches another server's keys through Synapse's
+  `POST /_matrix/key/v2/query` and checks both signatures on the answer.
 - hearth signs: hearth's outbound client (examples/federation_request.rs, built by
   `cargo test` or `cargo build --example federation_request`) asks Synapse for a Synapse
   user's profile, and Synapse, having fetched hearth's key, answers 200.
@@ -113,10 +115,15 @@ def test_hearth_checks_signatures_made_with_synapses_key(lab, synapse, hearth_di
         assert r.json()["errcode"] == "M_UNAUTHORIZED", f"{case}: {r}"
 
 
-def test_synapse_accepts_hearths_signature(lab, synapse, hearth_direct):
-    synapse_token(synapse, "signedfor")  # the user whose profile hearth asks for
+def example_binary():
     example = hearth_bin().parent / "examples" / "federation_request"
     assert example.exists(), f"no {example}: run `cargo build --example federation_request`"
+    return example
+
+
+def test_synapse_accepts_hearths_signature(lab, synapse, hearth_direct):
+    synapse_token(synapse, "signedfor")  # the user whose profile hearth asks for
+    example = example_binary()
     uri = "/_matrix/federation/v1/query/profile?user_id=%40signedfor%3Asyn.test"
     # Inside the lab, so that syn.test resolves as it does for the servers.
     out = lab.sh("exec", "--", str(example), str(hearth_direct.config), "syn.test", "GET", uri, timeout=120)
@@ -142,3 +149,15 @@ def test_hearth_as_notary_passes_on_synapses_keys(lab, synapse, hearth_direct):
     # The GET form answers the same document.
     r = hearth_direct.request("GET", "/_matrix/key/v2/query/syn.test")
     assert r.status == 200 and r.json()["server_keys"][0]["verify_keys"] == document["verify_keys"], r
+
+
+def test_hearth_fetches_keys_through_synapse_as_notary(lab, synapse, hearth_direct, hearth_delegated):
+    key_id, public = expected_key(hearth_delegated)
+    out = lab.sh(
+        "exec", "--", str(example_binary()), str(hearth_direct.config),
+        "--keys-via", "syn.test", "deleg.test", key_id, timeout=120,
+    )
+    status, _, body = out.partition("\n")
+    why = f"{out}\nSynapse's log:\n{synapse.log_about('deleg.test')}"
+    assert status == "200", why
+    assert {"key_id": key_id, "key": public} in json.loads(body), why
