@@ -115,3 +115,56 @@ def test_a_certificate_for_another_name_is_the_fault_named(lab, hearth_wrong_cer
 
 def connection_name(report) -> str:
     return report["connections"][0]["version"]["name"]
+
+
+def test_a_308_on_the_well_known_is_warned_and_a_delegation_to_another_server_named(
+    lab, hearth_delegated
+):
+    """redir.test's apex (a tiny HTTPS server here) answers 308, then delegates to
+    hdeleg.test:8448 — which serves deleg.test, not redir.test."""
+    import http.server
+    import ssl
+    import threading
+
+    from harness import NET
+
+    ip = f"{NET}.30"
+    lab.host("redir.test", ip)
+    crt, key = lab.cert("redir.test")
+
+    class Apex(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/.well-known/matrix/server":
+                self.send_response(308)
+                self.send_header("Location", "/moved")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                body = b'{"m.server": "hdeleg.test:8448"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer((ip, 443), Apex)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(crt), str(key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, report, _ = run_check(lab, "redir.test")
+    finally:
+        server.shutdown()
+        server.server_close()
+    hops = report["well_known"]["hops"]
+    assert [(hop["status"], hop["location"]) for hop in hops] == [(308, "/moved"), (200, None)]
+    assert report["well_known"]["m_server"] == "hdeleg.test:8448"
+    assert "well_known_redirect_308" in codes(report, "warnings"), report["warnings"]
+    assert status == 1
+    assert codes(report, "problems") == ["keys_wrong_server"], report["problems"]
+    assert report["connections"][0]["keys"]["server_name"] == "deleg.test"
