@@ -20,7 +20,9 @@ pub fn debug_enabled() -> bool {
 
 /// Writes one line: `2026-11-26T05:01:12.345Z LEVEL message`.
 pub fn write(level: &str, message: std::fmt::Arguments<'_>) {
-    eprintln!("{} {level:5} {message}", timestamp(SystemTime::now()));
+    // One write per line: stderr is unbuffered, and eprintln! writes each piece separately.
+    let line = format!("{} {level:5} {message}\n", timestamp(SystemTime::now()));
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
 
 /// An RFC 3339 UTC timestamp with milliseconds.

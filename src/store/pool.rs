@@ -56,5 +56,11 @@ fn open_reader(path: &std::path::Path) -> Result<Connection, StoreError> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(std::time::Duration::from_secs(10))?;
     connection.pragma_update(None, "query_only", "ON")?;
+    connection.set_prepared_statement_cache_capacity(super::STATEMENT_CACHE);
+    // Query planner stability, as for the writer (see `open_connection`).
+    connection.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(connection)
 }
