@@ -153,16 +153,7 @@ impl KeyRing {
         server_name: &ServerName,
         key_ids: &[String],
     ) -> Result<ServerKeys, FedError> {
-        // Name the keys wanted: Synapse answers a query without key IDs from its cache
-        // alone (synapse/rest/key/v2/remote_key_resource.py), and fetches a named key it
-        // lacks. Synapse 1.163 refuses criteria without `minimum_valid_until_ts` (400),
-        // though keys_query.yaml makes it optional.
-        let now = now_ms();
-        let criteria: serde_json::Map<String, Value> = key_ids
-            .iter()
-            .map(|key_id| (key_id.clone(), json!({ "minimum_valid_until_ts": now })))
-            .collect();
-        let query = json!({ "server_keys": { server_name.as_str(): criteria } });
+        let query = notary_query(server_name, key_ids, now_ms());
         let outgoing = Outgoing {
             method: Method::Post,
             path_and_query: "/_matrix/key/v2/query",
@@ -288,6 +279,20 @@ pub async fn fetch_direct(
     Ok(keys)
 }
 
+/// The body of `POST /_matrix/key/v2/query` asking for `key_ids` of `server_name`.
+///
+/// Names the keys wanted: Synapse answers a query without key IDs from its cache alone
+/// (synapse/rest/key/v2/remote_key_resource.py), and fetches a named key it lacks. Each
+/// carries `minimum_valid_until_ts`: Synapse 1.163 refuses criteria without it (400,
+/// "Field required"), though keys_query.yaml makes it optional.
+fn notary_query(server_name: &ServerName, key_ids: &[String], now_ms: i64) -> Value {
+    let criteria: serde_json::Map<String, Value> = key_ids
+        .iter()
+        .map(|key_id| (key_id.clone(), json!({ "minimum_valid_until_ts": now_ms })))
+        .collect();
+    json!({ "server_keys": { server_name.as_str(): criteria } })
+}
+
 async fn stored_key(
     store: &Store,
     server_name: &ServerName,
@@ -336,6 +341,20 @@ mod tests {
             valid_until_ts,
             expired_ts,
         }
+    }
+
+    #[test]
+    fn synapse_requires_minimum_valid_until_ts_in_notary_queries() {
+        // Regression: Synapse 1.163.2 answered 400 to `{"ed25519:a": {}}`.
+        let server_name = ServerName::parse("remote.test").unwrap();
+        assert_eq!(
+            notary_query(&server_name, &["ed25519:a".to_owned()], 1234),
+            json!({"server_keys": {"remote.test": {"ed25519:a": {"minimum_valid_until_ts": 1234}}}})
+        );
+        assert_eq!(
+            notary_query(&server_name, &[], 1234),
+            json!({"server_keys": {"remote.test": {}}})
+        );
     }
 
     #[test]
