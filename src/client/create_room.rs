@@ -44,7 +44,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         None => "private_chat",
     };
     let creator = requester.user_id.clone();
-    let invitees = parse_invitees(&body, server)?;
+    let invitees = parse_invitees(&body)?;
     let alias = match body.get("room_alias_name").and_then(Value::as_str) {
         Some(name) => Some(
             RoomAliasId::parse(&format!("#{name}:{}", server.server_name())).map_err(|e| {
@@ -124,7 +124,12 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
     if let Some(topic) = body.get("topic").and_then(Value::as_str) {
         initial.push(state("m.room.topic", "", json!({ "topic": topic })));
     }
-    for invitee in &invitees {
+    // Users of other servers are invited after the room exists, through their servers.
+    let (local_invitees, remote_invitees): (Vec<UserId>, Vec<UserId>) = invitees
+        .iter()
+        .cloned()
+        .partition(|user| user.server_name() == &server.name);
+    for invitee in &local_invitees {
         let mut content = json!({ "membership": "invite" });
         if is_direct {
             content["is_direct"] = json!(true);
@@ -182,6 +187,21 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         .map_err(|e| internal(&e))?;
     let room_id = outcome?;
     server.notifier.notify();
+    if let Ok(room) = crate::proto::id::RoomId::parse(&room_id) {
+        for invitee in &remote_invitees {
+            if let Err(e) = crate::federation::invite::invite_remote(
+                server,
+                &requester.user_id,
+                &room,
+                invitee,
+                None,
+            )
+            .await
+            {
+                crate::warn!("createRoom {room_id}: inviting {invitee} failed: {e}");
+            }
+        }
+    }
     crate::info!(
         "{} created room {room_id} (version {})",
         requester.user_id,
@@ -203,7 +223,7 @@ fn bad_json(why: &str) -> MatrixError {
     MatrixError::new(400, ErrCode::BadJson, why)
 }
 
-fn parse_invitees(body: &Map<String, Value>, server: &Server) -> Result<Vec<UserId>, MatrixError> {
+fn parse_invitees(body: &Map<String, Value>) -> Result<Vec<UserId>, MatrixError> {
     let Some(list) = body.get("invite") else {
         return Ok(Vec::new());
     };
@@ -222,14 +242,6 @@ fn parse_invitees(body: &Map<String, Value>, server: &Server) -> Result<Vec<User
                 format!("invalid user ID {text:?}: {e}"),
             )
         })?;
-        if user_id.server_name() != &server.name {
-            // Invites over federation come with the federation work (issue 6).
-            return Err(MatrixError::new(
-                400,
-                ErrCode::Unknown,
-                format!("inviting {user_id} needs federation, which this server does not do yet"),
-            ));
-        }
         invitees.push(user_id);
     }
     Ok(invitees)

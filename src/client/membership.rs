@@ -121,17 +121,15 @@ async fn change_other(server: &Server, request: Request, membership: &str) -> Ap
     let target = UserId::parse(target).map_err(|e| {
         MatrixError::new(400, ErrCode::InvalidParam, format!("invalid user_id: {e}"))
     })?;
-    if membership == "invite" && target.server_name() != &server.name {
-        return Err(MatrixError::new(
-            400,
-            ErrCode::Unknown,
-            format!("inviting {target} needs federation, which this server does not do yet"),
-        ));
-    }
     let reason = body
         .get("reason")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    if membership == "invite" && target.server_name() != &server.name {
+        federation::invite::invite_remote(server, &requester.user_id, &room_id, &target, reason)
+            .await?;
+        return Ok(Response::ok(&json!({})));
+    }
     let event = member_event(&target, membership_content(membership, reason));
     send_event(server, room_id.as_str(), &requester.user_id, event, None).await?;
     Ok(Response::ok(&json!({})))

@@ -8,6 +8,7 @@ pub mod dns;
 pub mod endpoints;
 mod error;
 pub mod event_keys;
+pub mod invite;
 pub mod join;
 pub mod keys;
 pub mod leave;

@@ -167,3 +167,34 @@ def test_a_synapse_user_invites_hearth_users_who_accept_or_decline(synapse, hear
     assert r.status == 200, f"{r}\n{hearth_lines(hearth, 'leave')}"
     wait_for("frank's decline on Synapse", lambda: member_state(synapse, gina, room_id, "@frank:direct.test") == "leave")
     assert room_id not in invites_of(hearth, frank)
+
+
+def test_a_hearth_user_invites_a_synapse_user_who_joins(synapse, hearth_direct):
+    hearth = hearth_direct
+    hana = hearth_token(hearth, "hana")
+    ivan = synapse_token(synapse, "ivan")
+    r = hearth.request(
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        {"preset": "private_chat", "name": "Tea", "invite": ["@ivan:syn.test"]},
+        headers=auth(hana),
+    )
+    assert r.status == 200, r
+    room_id = r.json()["room_id"]
+
+    def ivan_invited():
+        r = synapse.request("GET", "/_matrix/client/v3/sync?timeout=0", headers=auth(ivan))
+        return r.status == 200 and room_id in r.json()["rooms"]["invite"]
+
+    wait_for("the invite on Synapse", ivan_invited, logs=lambda: hearth_lines(hearth, "invit"))
+    r = synapse.request("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/join", {}, headers=auth(ivan))
+    assert r.status == 200, f"{r}\n{synapse.log_about(room_id)}"
+
+    def ivan_joined():
+        r = hearth.request("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote('@ivan:syn.test')}", headers=auth(hana))
+        return r.status == 200 and r.json().get("membership") == "join"
+
+    wait_for("ivan's join on hearth", ivan_joined)
+    r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/i1", {"msgtype": "m.text", "body": "thanks for the tea"}, headers=auth(ivan))
+    assert r.status == 200, r
+    wait_for("ivan's message on hearth", lambda: "thanks for the tea" in bodies(hearth, hana, room_id))
