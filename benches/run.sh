@@ -54,7 +54,7 @@ done
 BASE="http://127.0.0.1:$PORT"
 rss() { awk '/^VmRSS/ {printf "%.1f MB (%d kB)", $2/1024, $2}' "/proc/$PID/status"; }
 
-echo "== $("$BIN" version 2>/dev/null || echo hearth) ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $("$BIN" version 2>/dev/null || echo hearth): $BIN (built $(date -u -r "$BIN" +%FT%TZ); repo at $(git rev-parse --short HEAD 2>/dev/null || echo '?')), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "data folder: $WORK ($(df -P "$WORK" | awk 'NR==2 {print $1}'))"
 echo "binary: $(stat -c %s "$BIN") bytes ($(awk -v b="$(stat -c %s "$BIN")" 'BEGIN {printf "%.1f MB", b/1e6}'))"
 for path in /_matrix/client/versions /_matrix/client/v3/login /_matrix/key/v2/server /.well-known/matrix/client; do
