@@ -238,9 +238,9 @@ fn connection_findings(
                 .unwrap_or_default();
             (
                 "certificate_wrong_name",
-                "The certificate does not name the host other servers connect to. With \
-                 delegation the certificate must be for the delegated host (the m.server \
-                 or SRV-less host name), never just for the SRV target.",
+                "The certificate does not name the host other servers connect to. With a \
+                 well-known it must name the delegated host (the m.server value); with \
+                 SRV or no delegation it must name the server name, not the SRV target.",
                 format!(
                     "Get a certificate whose subject alternative names include {name} (it has: {sans})."
                 ),
