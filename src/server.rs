@@ -27,6 +27,8 @@ pub struct Server {
     pub token_cache: RwLock<HashMap<String, (String, String)>>,
     /// Who is typing where (in memory only; `client::typing`).
     pub typing: std::sync::Mutex<crate::proto::typing::Typing>,
+    /// Unread counts per (user, room) remembered between syncs (`client::sync_ephemeral`).
+    pub unread_counts: std::sync::Arc<std::sync::Mutex<crate::proto::push::unread::UnreadCounts>>,
     /// Login and registration attempts per client address (`client::rate_limit`).
     pub rate_limits: RateLimits,
     /// The outbound federation client and the cache of other servers' keys.
@@ -74,6 +76,9 @@ impl Server {
             notifier: Notifier::new(),
             token_cache: RwLock::new(HashMap::new()),
             typing: std::sync::Mutex::new(crate::proto::typing::Typing::new()),
+            unread_counts: std::sync::Arc::new(std::sync::Mutex::new(
+                crate::proto::push::unread::UnreadCounts::new(),
+            )),
             rate_limits: RateLimits::new(),
             federation,
         }

@@ -135,6 +135,7 @@ async fn edit(
     change: impl FnOnce(&mut Ruleset) -> Result<(), PushError> + Send + 'static,
 ) -> ApiResult {
     let user = authenticate(server, request).await?.user_id;
+    let forget = user.as_str().to_owned();
     let outcome = server
         .store
         .write(move |transaction| {
@@ -151,6 +152,11 @@ async fn edit(
         .await
         .map_err(|e| internal(&e))?;
     outcome.map_err(|e| push_error(&e))?;
+    // Counts remembered under the old rules are stale now.
+    match server.unread_counts.lock() {
+        Ok(mut counts) => counts.forget_user(&forget),
+        Err(poisoned) => poisoned.into_inner().forget_user(&forget),
+    }
     server.notifier.notify();
     Ok(Response::ok(&json!({})))
 }

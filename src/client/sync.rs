@@ -76,6 +76,8 @@ struct SyncRequest {
     full_state: bool,
     /// Typing as of this attempt (`client::sync_ephemeral`).
     typing: TypingSnapshot,
+    /// `Server::unread_counts`, shared with the read job.
+    unread_counts: std::sync::Arc<std::sync::Mutex<crate::proto::push::unread::UnreadCounts>>,
     /// The requester, typed (`user_id` is its text).
     user: UserId,
     /// The stored or inline filter (`client::filter`).
@@ -110,6 +112,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         since_token,
         full_state: request.query_param("full_state") == Some("true"),
         typing: TypingSnapshot::default(),
+        unread_counts: server.unread_counts.clone(),
         user: requester.user_id.clone(),
         filter,
     };
@@ -333,6 +336,7 @@ fn joined_room(
             rules,
             membership.stream_ordering,
             position,
+            &sync.unread_counts,
         )?,
     })))
 }

@@ -3,6 +3,7 @@
 //! read receipt). `sync.rs` calls these; they read, never write.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -12,6 +13,7 @@ use super::push_rules::load_ruleset;
 use super::room_power::RoomPower;
 use crate::proto::id::UserId;
 use crate::proto::push::eval::{Context, evaluate};
+use crate::proto::push::unread::{UnreadCounts, UnreadEntry};
 use crate::proto::room_version::RoomRules;
 use crate::proto::typing::Typing;
 use crate::server::{Server, now_ms};
@@ -101,6 +103,8 @@ pub fn room_ephemeral(
 
 /// `unread_notifications` of a joined room: the events after the user's read receipt (or
 /// after `joined_at` when they have none) that their push rules notify or highlight for.
+/// Counts are remembered in `cache`, so a sync evaluates only events new since the last.
+#[allow(clippy::too_many_arguments)]
 pub fn unread_notifications(
     connection: &Connection,
     user_id: &str,
@@ -109,41 +113,86 @@ pub fn unread_notifications(
     rules: &RoomRules,
     joined_at: i64,
     up_to: i64,
+    cache: &Mutex<UnreadCounts>,
 ) -> Result<Value, StoreError> {
     let Ok(user) = UserId::parse(user_id) else {
         return Ok(json!({ "notification_count": 0, "highlight_count": 0 }));
     };
-    let user = &user;
-    let after = receipts::read_up_to(connection, room_nid, user.as_str())?.unwrap_or(joined_at);
+    let read_up_to = receipts::read_up_to(connection, room_nid, user_id)?.unwrap_or(joined_at);
+    let cached = with_counts(cache, |counts| counts.get(user_id, room_nid, read_up_to))
+        .filter(|entry| entry.counted_up_to <= up_to);
+    let mut entry = cached.unwrap_or(UnreadEntry {
+        read_up_to,
+        counted_up_to: read_up_to,
+        notifications: 0,
+        highlights: 0,
+    });
+    if entry.counted_up_to < up_to {
+        let (notifications, highlights) = count(
+            connection,
+            &user,
+            room_nid,
+            room_id,
+            rules,
+            (entry.counted_up_to, up_to),
+        )?;
+        entry.notifications += notifications;
+        entry.highlights += highlights;
+        entry.counted_up_to = up_to;
+        with_counts(cache, |counts| counts.set(user_id, room_nid, entry));
+    }
+    Ok(json!({
+        "notification_count": entry.notifications,
+        "highlight_count": entry.highlights,
+    }))
+}
+
+fn with_counts<T>(cache: &Mutex<UnreadCounts>, f: impl FnOnce(&mut UnreadCounts) -> T) -> T {
+    match cache.lock() {
+        Ok(mut counts) => f(&mut counts),
+        Err(poisoned) => f(&mut poisoned.into_inner()),
+    }
+}
+
+/// Evaluates the push rules for the events of others in `(after, up_to]`.
+fn count(
+    connection: &Connection,
+    user: &UserId,
+    room_nid: i64,
+    room_id: &str,
+    rules: &RoomRules,
+    (after, up_to): (i64, i64),
+) -> Result<(i64, i64), StoreError> {
     let unread = events::timeline(connection, room_nid, after, up_to, MAX_COUNTED, true)?;
     let (mut notifications, mut highlights) = (0, 0);
-    if unread.iter().any(|event| event.sender != user.as_str()) {
-        let ruleset = load_ruleset(connection, user)?;
-        let power = RoomPower::load(connection, room_nid, rules)?;
-        let member_count = events::members_with(connection, room_nid, "join")?.len() as u64;
-        let display_name =
-            state::current_state_event(connection, room_nid, "m.room.member", user.as_str())?
-                .and_then(|member| {
-                    client_event(&member, room_id, rules, 0)
-                        .pointer("/content/displayname")
-                        .cloned()
-                })
-                .and_then(|name| name.as_str().map(str::to_owned));
-        for stored in unread.iter().filter(|event| event.sender != user.as_str()) {
-            let Value::Object(event) = client_event(stored, room_id, rules, 0) else {
-                continue;
-            };
-            let context = Context {
-                user_id: user.as_str(),
-                display_name: display_name.as_deref(),
-                member_count,
-                sender_power_level: power.user_level(&stored.sender),
-                notification_power_levels: power.notifications(),
-            };
-            let outcome = evaluate(&ruleset, &event, &context);
-            notifications += i64::from(outcome.notify);
-            highlights += i64::from(outcome.notify && outcome.highlight);
-        }
+    if !unread.iter().any(|event| event.sender != user.as_str()) {
+        return Ok((0, 0));
     }
-    Ok(json!({ "notification_count": notifications, "highlight_count": highlights }))
+    let ruleset = load_ruleset(connection, user)?;
+    let power = RoomPower::load(connection, room_nid, rules)?;
+    let member_count = events::members_with(connection, room_nid, "join")?.len() as u64;
+    let display_name =
+        state::current_state_event(connection, room_nid, "m.room.member", user.as_str())?
+            .and_then(|member| {
+                client_event(&member, room_id, rules, 0)
+                    .pointer("/content/displayname")
+                    .cloned()
+            })
+            .and_then(|name| name.as_str().map(str::to_owned));
+    for stored in unread.iter().filter(|event| event.sender != user.as_str()) {
+        let Value::Object(event) = client_event(stored, room_id, rules, 0) else {
+            continue;
+        };
+        let context = Context {
+            user_id: user.as_str(),
+            display_name: display_name.as_deref(),
+            member_count,
+            sender_power_level: power.user_level(&stored.sender),
+            notification_power_levels: power.notifications(),
+        };
+        let outcome = evaluate(&ruleset, &event, &context);
+        notifications += i64::from(outcome.notify);
+        highlights += i64::from(outcome.notify && outcome.highlight);
+    }
+    Ok((notifications, highlights))
 }

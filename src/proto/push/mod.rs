@@ -7,6 +7,7 @@ pub mod eval;
 pub mod glob;
 #[cfg(test)]
 mod tests;
+pub mod unread;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
