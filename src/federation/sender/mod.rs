@@ -6,7 +6,9 @@
 //! with rows gets its driver again.
 //!
 //! Callers: `enqueue_local_event` inside the write job that persisted a local event, then
-//! `Sender::wake` with the rows it returned once the job committed; `enqueue_edu` for EDUs.
+//! `Sender::wake` with the rows it returned once the job committed; `enqueue_edu` for EDUs;
+//! `Sender::handle_destination_up` when a signed request from a server passed
+//! authentication (catch-up without waiting for the backoff to end).
 
 mod queue;
 mod task;
@@ -34,9 +36,18 @@ use crate::store::{Connection, StoreError};
 /// The handle held in `Server` (`server.federation.sender`): it hands newly queued rows to
 /// the running driver (`run`).
 pub struct Sender {
-    wakes: channel::Sender<Vec<OutboxRow>>,
+    wakes: channel::Sender<Wake>,
     /// Taken once by `run`.
-    inbox: Mutex<Option<channel::Receiver<Vec<OutboxRow>>>>,
+    inbox: Mutex<Option<channel::Receiver<Wake>>>,
+}
+
+/// What the handle tells the driver.
+#[derive(Debug)]
+enum Wake {
+    /// Rows just committed to the outbox.
+    Rows(Vec<OutboxRow>),
+    /// The destination showed it is up.
+    DestinationUp(ServerName),
 }
 
 impl Default for Sender {
@@ -60,11 +71,19 @@ impl Sender {
     pub fn wake(&self, rows: Vec<OutboxRow>) {
         if !rows.is_empty() {
             // The receiver lives as long as `self`: sending cannot fail.
-            let _ = self.wakes.try_send(rows);
+            let _ = self.wakes.try_send(Wake::Rows(rows));
         }
     }
 
-    fn take_inbox(&self) -> Option<channel::Receiver<Vec<OutboxRow>>> {
+    /// `origin` just proved it is up (a signed request from it passed authentication):
+    /// if rows wait for it, they go now rather than at the end of the backoff (Synapse
+    /// resets its backoff the same way, `reset_retry_timings`). Never blocks; costs
+    /// nothing when nothing waits.
+    pub fn handle_destination_up(&self, origin: &ServerName) {
+        let _ = self.wakes.try_send(Wake::DestinationUp(origin.clone()));
+    }
+
+    fn take_inbox(&self) -> Option<channel::Receiver<Wake>> {
         self.inbox
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -11,7 +11,10 @@
 //!   deduplication cache instead of seeing different content under an ID it knows;
 //! - after a failure nothing goes before the backoff ends. The wait comes from the
 //!   outbound client's backoff when it recorded one (unreachable, 429), else from the
-//!   same `Backoffs` policy kept here for answers the client counts as "up" (5xx, 404).
+//!   same `Backoffs` policy kept here for answers the client counts as "up" (5xx, 404);
+//! - catch-up: a destination that shows it is up again (it sent us a signed request, as
+//!   Synapse's `reset_retry_timings` takes it) ends the wait at once, and that next
+//!   transaction goes even though the client still holds a backoff for it.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -32,6 +35,9 @@ pub struct Txn {
     pub pdus: Vec<(i64, String)>,
     /// (queue_nid, EDU JSON text)
     pub edus: Vec<(i64, String)>,
+    /// Send it even if the outbound client is backing off from the destination: it has
+    /// just shown it is up.
+    pub ignore_backoff: bool,
 }
 
 impl Txn {
@@ -97,6 +103,8 @@ pub struct DestinationQueue {
     retry_at: Option<Instant>,
     /// The backoff for failures the outbound client did not count (the same policy).
     backoffs: Backoffs,
+    /// The destination showed it is up since the last transaction went.
+    destination_up: bool,
 }
 
 impl DestinationQueue {
@@ -110,6 +118,7 @@ impl DestinationQueue {
             failed: None,
             retry_at: None,
             backoffs: Backoffs::default(),
+            destination_up: false,
         }
     }
 
@@ -158,10 +167,11 @@ impl DestinationQueue {
             }
             self.retry_at = None;
         }
-        let txn = match self.failed.take() {
+        let mut txn = match self.failed.take() {
             Some(txn) => txn,
             None => self.next_transaction()?,
         };
+        txn.ignore_backoff = std::mem::take(&mut self.destination_up);
         self.in_flight = Some(txn.clone());
         Some(txn)
     }
@@ -187,6 +197,17 @@ impl DestinationQueue {
                     }
                 };
             }
+        }
+    }
+
+    /// The destination showed it is up (a signed request from it passed authentication):
+    /// any wait ends now, and the next transaction ignores the client's backoff. Cheap
+    /// when there is nothing to catch up.
+    pub fn handle_destination_up(&mut self) {
+        if self.retry_at.is_some() || self.failed.is_some() {
+            self.retry_at = None;
+            self.backoffs.handle_success(&self.destination);
+            self.destination_up = true;
         }
     }
 
@@ -233,6 +254,7 @@ impl DestinationQueue {
             txn_id: format!("{}{}", self.txn_prefix, self.next_txn),
             pdus,
             edus,
+            ignore_backoff: false,
         };
         self.next_txn += 1;
         for queue_nid in txn.queue_nids() {

@@ -11,8 +11,10 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use smol::{Executor, Timer, channel, future};
 
+use super::Wake;
 use super::queue::{DestinationQueue, Outcome, Txn, outcome_of_status};
 use crate::api::Method;
+use crate::federation::client::Outgoing;
 use crate::proto::id::ServerName;
 use crate::rooms::remote::federation_pdu;
 use crate::server::{Server, now_ms};
@@ -30,7 +32,7 @@ pub async fn run(server: Arc<Server>, executor: Arc<Executor<'static>>) {
     };
     // Transaction IDs must not repeat across restarts: they start with the start time.
     let txn_prefix = format!("{}-", now_ms());
-    let mut tasks: HashMap<ServerName, channel::Sender<Vec<OutboxRow>>> = HashMap::new();
+    let mut tasks: HashMap<ServerName, channel::Sender<Wake>> = HashMap::new();
     let start = |destination: &ServerName| {
         let (wake, inbox) = channel::unbounded();
         let task = drive(
@@ -51,7 +53,17 @@ pub async fn run(server: Arc<Server>, executor: Arc<Executor<'static>>) {
         }
         Err(e) => crate::error!("federation sender: reading the outbox: {e}"),
     }
-    while let Ok(rows) = wakes.recv().await {
+    while let Ok(wake) = wakes.recv().await {
+        let rows = match wake {
+            Wake::Rows(rows) => rows,
+            // Only a destination with a task can have anything to catch up.
+            Wake::DestinationUp(origin) => {
+                if let Some(task) = tasks.get(&origin) {
+                    let _ = task.try_send(Wake::DestinationUp(origin));
+                }
+                continue;
+            }
+        };
         let mut by_destination: HashMap<ServerName, Vec<OutboxRow>> = HashMap::new();
         for row in rows {
             by_destination
@@ -63,7 +75,7 @@ pub async fn run(server: Arc<Server>, executor: Arc<Executor<'static>>) {
             let wake = tasks
                 .entry(destination)
                 .or_insert_with_key(|destination| start(destination));
-            let _ = wake.try_send(rows);
+            let _ = wake.try_send(Wake::Rows(rows));
         }
     }
 }
@@ -73,13 +85,13 @@ async fn drive(
     server: Arc<Server>,
     destination: ServerName,
     txn_prefix: String,
-    inbox: channel::Receiver<Vec<OutboxRow>>,
+    inbox: channel::Receiver<Wake>,
 ) {
     let mut queue = DestinationQueue::new(destination.clone(), txn_prefix);
     load(&server, &mut queue).await;
     loop {
-        while let Ok(rows) = inbox.try_recv() {
-            rows.into_iter().for_each(|row| queue.push(row));
+        while let Ok(wake) = inbox.try_recv() {
+            handle_wake(&mut queue, wake);
         }
         if let Some(txn) = queue.poll_transaction(Instant::now()) {
             let outcome = send(&server, &destination, &txn).await;
@@ -102,17 +114,24 @@ async fn drive(
             Some(at) => {
                 let timer = async {
                     Timer::at(at).await;
-                    Some(Vec::new())
+                    Some(Wake::Rows(Vec::new()))
                 };
                 future::or(async { inbox.recv().await.ok() }, timer).await
             }
             None => inbox.recv().await.ok(),
         };
         match woken {
-            Some(rows) => rows.into_iter().for_each(|row| queue.push(row)),
+            Some(wake) => handle_wake(&mut queue, wake),
             // `run` is gone: the server is shutting down.
             None => return,
         }
+    }
+}
+
+fn handle_wake(queue: &mut DestinationQueue, wake: Wake) {
+    match wake {
+        Wake::Rows(rows) => rows.into_iter().for_each(|row| queue.push(row)),
+        Wake::DestinationUp(_) => queue.handle_destination_up(),
     }
 }
 
@@ -149,11 +168,14 @@ async fn send(server: &Server, destination: &ServerName, txn: &Txn) -> Outcome {
         }
     };
     let path = format!("/_matrix/federation/v1/send/{}", txn.txn_id);
-    let answer = server
-        .federation
-        .client
-        .request(destination, Method::Put, &path, Some(&body))
-        .await;
+    let outgoing = Outgoing {
+        method: Method::Put,
+        path_and_query: &path,
+        body: Some(&body),
+        sign: true,
+        ignore_backoff: txn.ignore_backoff,
+    };
+    let answer = server.federation.client.send(destination, &outgoing).await;
     // The client's backoff, when this failure started or continued one.
     let client_retry_at = server
         .federation

@@ -277,3 +277,42 @@ fn an_answer_with_nothing_in_flight_changes_nothing() {
         "no backoff was started"
     );
 }
+
+#[test]
+fn a_destination_that_shows_it_is_up_ends_the_wait_at_once() {
+    let now = Instant::now();
+    let mut queue = queue();
+    // Nothing to catch up: the hint changes nothing.
+    queue.handle_destination_up();
+    push_pdus(&mut queue, 1..3);
+    let first = queue.poll_transaction(now).unwrap();
+    assert!(!first.ignore_backoff);
+    // Unreachable: the client backs off for 10 minutes; more arrives meanwhile.
+    let client_retry_at = now + MIN_RETRY_INTERVAL;
+    queue.handle_response(
+        now,
+        Outcome::Failed {
+            retry_at: Some(client_retry_at),
+        },
+    );
+    push_pdus(&mut queue, 3..4);
+    let later = now + MINUTE;
+    assert_eq!(queue.poll_transaction(later), None);
+    // It sends us a signed request: the same transaction goes now, past the client's
+    // backoff, and then the rest as usual.
+    queue.handle_destination_up();
+    assert_eq!(queue.poll_timeout(), None, "no wait left");
+    let retry = queue.poll_transaction(later).unwrap();
+    assert_eq!(
+        (retry.txn_id.as_str(), pdu_nids(&retry)),
+        (first.txn_id.as_str(), vec![1, 2])
+    );
+    assert!(retry.ignore_backoff);
+    queue.handle_response(later, Outcome::Accepted);
+    let next = queue.poll_transaction(later).unwrap();
+    assert_eq!(pdu_nids(&next), [3]);
+    assert!(!next.ignore_backoff, "only the first one after the hint");
+    // The queue's own backoff starts from the bottom again too.
+    queue.handle_response(later, Outcome::Failed { retry_at: None });
+    assert_eq!(queue.poll_timeout(), Some(later + MIN_RETRY_INTERVAL));
+}
