@@ -190,6 +190,31 @@ fn profile_changes_reach_every_joined_room_and_joins_carry_the_profile() {
         )
     );
 
+    // Invites carry the invitee's profile too, from createRoom and from /invite.
+    let invited_room = bob.create_room(&server, json!({"invite": [alice.user_id]}));
+    let other_room = bob.create_room(&server, json!({}));
+    let (status, _) = bob.post(
+        &server,
+        &format!("/_matrix/client/v3/rooms/{}/invite", encode(&other_room)),
+        json!({"user_id": alice.user_id}),
+    );
+    assert_eq!(status, 200);
+    for room in [&invited_room, &other_room] {
+        let (status, invite) = bob.get(
+            &server,
+            &format!(
+                "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+                encode(room),
+                encode(&alice.user_id)
+            ),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(
+            invite,
+            json!({"membership": "invite", "displayname": "Alice", "avatar_url": "mxc://hearth.test/alice"})
+        );
+    }
+
     // Clearing the name (null) removes it from the profile and from the member events.
     let (status, _) = bob.put(
         &server,

@@ -134,6 +134,11 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         if is_direct {
             content["is_direct"] = json!(true);
         }
+        // The invitee's profile, as in every invite (client::membership).
+        if let Some(fields) = content.as_object_mut() {
+            let profile = super::profile::current_profile(server, invitee).await?;
+            super::profile::add_profile(fields, &profile);
+        }
         initial.push(state("m.room.member", invitee.as_str(), content));
     }
 

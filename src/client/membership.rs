@@ -130,7 +130,13 @@ async fn change_other(server: &Server, request: Request, membership: &str) -> Ap
             .await?;
         return Ok(Response::ok(&json!({})));
     }
-    let event = member_event(&target, membership_content(membership, reason));
+    let mut content = membership_content(membership, reason);
+    if membership == "invite" {
+        // The invitee's profile, as Synapse adds it: clients name the invitee from it.
+        let profile = super::profile::current_profile(server, &target).await?;
+        super::profile::add_profile(&mut content, &profile);
+    }
+    let event = member_event(&target, content);
     send_event(server, room_id.as_str(), &requester.user_id, event, None).await?;
     Ok(Response::ok(&json!({})))
 }
