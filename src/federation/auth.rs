@@ -58,38 +58,27 @@ async fn check_one(
     let unauthorized = |e: XMatrixError| MatrixError::from(&FedError::Unauthorized(e));
     let header = x_matrix::parse_header(authorization).map_err(unauthorized)?;
     x_matrix::check_destination(&header, &server.name).map_err(unauthorized)?;
-    let public_key = if header.origin == server.name {
-        // Our own key: no fetch, and a retired key of ours never signs requests.
-        if header.key_id != server.signing_key.key_id() {
-            return Err(key_error(
-                &header.origin,
-                &header.key_id,
-                FedError::KeyNotFound(header.origin.clone(), header.key_id.clone()),
-            ));
-        }
-        server.signing_key.public_key_base64()
-    } else {
-        let key = server
-            .federation
-            .keys
-            .get_key(
-                &server.store,
-                &server.federation.client,
-                &header.origin,
-                &header.key_id,
-                KeyUse::Request { now_ms: now_ms() },
-            )
-            .await
-            .map_err(|e| key_error(&header.origin, &header.key_id, e))?;
-        key.public_key
-    };
+    // Our own name too (a request from this server to itself): the key ring knows our
+    // keys without a fetch.
+    let key = server
+        .federation
+        .keys
+        .get_key(
+            &server.store,
+            &server.federation.client,
+            &header.origin,
+            &header.key_id,
+            KeyUse::Request { now_ms: now_ms() },
+        )
+        .await
+        .map_err(|e| key_error(&header.origin, &header.key_id, e))?;
     x_matrix::verify_request(
         &header,
         request.method.as_str(),
         uri,
         &server.name,
         content,
-        &public_key,
+        &key.public_key,
     )
     .map_err(unauthorized)?;
     Ok(header.origin)

@@ -24,6 +24,7 @@ use crate::proto::signing::verify_json;
 use crate::server::now_ms;
 use crate::store::Store;
 use crate::store::remote_keys;
+use crate::store::server_keys as own_keys;
 
 /// After a fetch that did not yield the key asked for, the same server is not asked
 /// again for this long: a peer sending random key IDs must not make us hammer it.
@@ -73,6 +74,9 @@ impl KeyRing {
         key_id: &str,
         key_use: KeyUse,
     ) -> Result<ServerKey, FedError> {
+        if server_name == client.origin() {
+            return own_key(store, client, key_id, key_use).await;
+        }
         if let Some(key) = stored_key(store, server_name, key_id).await?
             && key_use.accepts(&key)
         {
@@ -179,13 +183,7 @@ impl KeyRing {
                 .map_err(|e| FedError::BadKeys(server_name.clone(), e.to_string()))?;
             self.check_notary_signature(store, client, notary, document)
                 .await?;
-            let text = document.to_string();
-            let to_save = keys.clone();
-            store
-                .write(move |transaction| {
-                    remote_keys::save(transaction, &to_save, &text, fetched_ts)
-                })
-                .await?;
+            save(store, &keys, document, fetched_ts).await?;
             return Ok(keys);
         }
         Err(bad(format!("the notary has no keys of {server_name}")))
@@ -271,12 +269,55 @@ pub async fn fetch_direct(
     let fetched_ts = now_ms();
     let keys = check_key_document(&document, server_name, fetched_ts)
         .map_err(|e| FedError::BadKeys(server_name.clone(), e.to_string()))?;
-    let text = document.to_string();
-    let to_save = keys.clone();
-    store
-        .write(move |transaction| remote_keys::save(transaction, &to_save, &text, fetched_ts))
-        .await?;
+    save(store, &keys, &document, fetched_ts).await?;
     Ok(keys)
+}
+
+/// Stores a checked document and its keys.
+async fn save(
+    store: &Store,
+    keys: &ServerKeys,
+    document: &Value,
+    fetched_ts: i64,
+) -> Result<(), FedError> {
+    let text = document.to_string();
+    let keys = keys.clone();
+    store
+        .write(move |transaction| remote_keys::save(transaction, &keys, &text, fetched_ts))
+        .await?;
+    Ok(())
+}
+
+/// One of our own keys: the current one, or a retired one (`old_verify_keys`, which may
+/// verify events it signed before it expired, never requests). No fetch.
+async fn own_key(
+    store: &Store,
+    client: &FederationClient,
+    key_id: &str,
+    key_use: KeyUse,
+) -> Result<ServerKey, FedError> {
+    let signing_key = client.signing_key();
+    let key = if key_id == signing_key.key_id() {
+        Some(ServerKey {
+            key_id: key_id.to_owned(),
+            public_key: signing_key.public_key_base64(),
+            valid_until_ts: i64::MAX,
+            expired_ts: None,
+        })
+    } else {
+        let old_keys = store.read(own_keys::old_verify_keys).await?;
+        old_keys
+            .into_iter()
+            .find(|old| old.key_id == key_id)
+            .map(|old| ServerKey {
+                key_id: old.key_id,
+                public_key: old.public_key,
+                valid_until_ts: old.expired_ts,
+                expired_ts: Some(old.expired_ts),
+            })
+    };
+    key.filter(|key| key_use.accepts(key))
+        .ok_or_else(|| FedError::KeyNotFound(client.origin().clone(), key_id.to_owned()))
 }
 
 /// The body of `POST /_matrix/key/v2/query` asking for `key_ids` of `server_name`.

@@ -81,6 +81,16 @@ impl FederationClient {
         }
     }
 
+    /// The server name requests are signed as.
+    pub fn origin(&self) -> &ServerName {
+        &self.origin
+    }
+
+    /// The key requests are signed with.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing_key
+    }
+
     /// Sends a signed request to `destination` and returns the status and JSON body,
     /// whatever the status (a Matrix error is a JSON body too).
     pub async fn request(
