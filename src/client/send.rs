@@ -19,7 +19,9 @@ pub async fn send_message(server: &Server, request: Request) -> ApiResult {
     let requester = authenticate(server, &request).await?;
     let room_id = parse_room_id(request.param(0))?;
     let kind = request.param(1).to_owned();
-    let txn_id = request.param(2).to_owned();
+    // Like Synapse, a transaction ID is scoped to the device and the request path: the same
+    // ID in another room or for another event type is another request.
+    let txn_id = format!("send/{}/{kind}/{}", room_id.as_str(), request.param(2));
     let content = request.json_object()?;
     let (user, device, txn) = (
         requester.user_id.as_str().to_owned(),
@@ -57,7 +59,12 @@ pub async fn redact(server: &Server, request: Request) -> ApiResult {
     let requester = authenticate(server, &request).await?;
     let room_id = parse_room_id(request.param(0))?;
     let target = request.param(1).to_owned();
-    let txn_id = request.param(2).to_owned();
+    let txn_id = format!(
+        "redact/{}/{}/{}",
+        room_id.as_str(),
+        request.param(1),
+        request.param(2)
+    );
     let mut content = request.json_object()?;
     content.retain(|key, _| key == "reason");
     let event = LocalEvent {

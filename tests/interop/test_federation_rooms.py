@@ -198,3 +198,38 @@ def test_a_hearth_user_invites_a_synapse_user_who_joins(synapse, hearth_direct):
     r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/i1", {"msgtype": "m.text", "body": "thanks for the tea"}, headers=auth(ivan))
     assert r.status == 200, r
     wait_for("ivan's message on hearth", lambda: "thanks for the tea" in bodies(hearth, hana, room_id))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("version", ["1", "6", "9", "10", "11", "12"])
+def test_rooms_of_each_version_work_both_ways(synapse, hearth_direct, version):
+    """A Synapse room and a hearth room of each room version: the other side's user joins
+    and a message goes each way."""
+    hearth = hearth_direct
+    h_user, s_user = f"hv{version}", f"sv{version}"
+    h_token, s_token = hearth_token(hearth, h_user), synapse_token(synapse, s_user)
+    h_id, s_id = f"@{h_user}:direct.test", f"@{s_user}:syn.test"
+
+    # A Synapse room; the hearth user joins by room ID through syn.test.
+    r = synapse.request("POST", "/_matrix/client/v3/createRoom", {"preset": "public_chat", "room_version": version}, headers=auth(s_token))
+    assert r.status == 200, r
+    synapse_room = r.json()["room_id"]
+    r = hearth.request("POST", f"/_matrix/client/v3/join/{quote(synapse_room)}?via=syn.test", {}, headers=auth(h_token))
+    assert r.status == 200, f"v{version}: {r}\n{hearth_lines(hearth, 'join')}"
+
+    # A hearth room; the Synapse user joins by room ID through direct.test.
+    r = hearth.request("POST", "/_matrix/client/v3/createRoom", {"preset": "public_chat", "room_version": version}, headers=auth(h_token))
+    assert r.status == 200, r
+    hearth_room = r.json()["room_id"]
+    r = synapse.request("POST", f"/_matrix/client/v3/join/{quote(hearth_room)}?server_name=direct.test", {}, headers=auth(s_token))
+    assert r.status == 200, f"v{version}: {r}\n{synapse.log_about(hearth_room)}"
+
+    for room_id in (synapse_room, hearth_room):
+        r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/s{version}", {"msgtype": "m.text", "body": f"from {s_id}"}, headers=auth(s_token))
+        assert r.status == 200, r
+        r = hearth.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/h{version}", {"msgtype": "m.text", "body": f"from {h_id}"}, headers=auth(h_token))
+        assert r.status == 200, f"v{version}: {r}"
+        wait_for(f"v{version}: Synapse's message on hearth", lambda: f"from {s_id}" in bodies(hearth, h_token, room_id), logs=lambda: hearth_lines(hearth, "rejected"))
+        wait_for(f"v{version}: hearth's message on Synapse", lambda: f"from {h_id}" in bodies(synapse, s_token, room_id), logs=lambda: synapse.log_about(room_id))
