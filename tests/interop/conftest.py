@@ -30,6 +30,7 @@ import pytest
 from harness import DNS_IP, IPS, Lab, Listener, start_hearth
 
 SRV_PORT = 8450
+SYNAPSE_SRV_PORT = 8449
 
 
 def pytest_collection_modifyitems(config, items):
@@ -65,6 +66,8 @@ def lab(tmp_path_factory):
         for name, ip in IPS.items():
             lab.host(name, ip)
         lab.sh("srv", "_matrix-fed._tcp.srv.test", "hsrv.test", str(SRV_PORT))
+        # synsrv.test: a Synapse found only through SRV (no A record for synsrv.test).
+        lab.sh("srv", "_matrix-fed._tcp.synsrv.test", "hsynsrv.test", str(SYNAPSE_SRV_PORT))
         lab.sh("dns")
         yield lab
     finally:
@@ -73,15 +76,16 @@ def lab(tmp_path_factory):
 
 
 class Synapse:
-    def __init__(self, lab: Lab, name: str, port: int):
+    def __init__(self, lab: Lab, name: str, port: int, server_name: str | None = None):
         self.lab, self.name, self.port = lab, name, port
+        self.server_name = server_name or name
 
     def request(self, method, path, body=None, headers=None):
         return self.lab.request(self.name, self.port, method, path, body, headers)
 
     def log_about(self, needle: str, lines: int = 40) -> str:
         """The last lines of Synapse's log that mention needle, for failure messages."""
-        text = (self.lab.path / f"synapse-{self.name}" / "homeserver.log").read_text(errors="replace")
+        text = (self.lab.path / f"synapse-{self.server_name}" / "homeserver.log").read_text(errors="replace")
         hits = [ln for ln in text.splitlines() if needle in ln]
         return "\n".join(hits[-lines:]) or f"(Synapse logged nothing about {needle})"
 
@@ -90,6 +94,14 @@ class Synapse:
 def synapse(lab):
     lab.sh("synapse", "syn.test", IPS["syn.test"], "8448", timeout=300)
     return Synapse(lab, "syn.test", 8448)
+
+
+@pytest.fixture(scope="session")
+def synapse_srv(lab):
+    """Synapse for server name synsrv.test, delegated by _matrix-fed._tcp.synsrv.test to
+    hsynsrv.test:8449; clients reach it as hsynsrv.test (its certificate names both)."""
+    lab.sh("synapse", "synsrv.test", IPS["hsynsrv.test"], str(SYNAPSE_SRV_PORT), "hsynsrv.test", timeout=300)
+    return Synapse(lab, "hsynsrv.test", SYNAPSE_SRV_PORT, server_name="synsrv.test")
 
 
 @pytest.fixture(scope="session")

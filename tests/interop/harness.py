@@ -37,6 +37,7 @@ IPS = {
     "hsrv.test": f"{NET}.13",
     "wrongcert.test": f"{NET}.14",
     "init.test": f"{NET}.15",
+    "hsynsrv.test": f"{NET}.16",
 }
 
 

@@ -233,3 +233,35 @@ def test_rooms_of_each_version_work_both_ways(synapse, hearth_direct, version):
         assert r.status == 200, f"v{version}: {r}"
         wait_for(f"v{version}: Synapse's message on hearth", lambda: f"from {s_id}" in bodies(hearth, h_token, room_id), logs=lambda: hearth_lines(hearth, "rejected"))
         wait_for(f"v{version}: hearth's message on Synapse", lambda: f"from {h_id}" in bodies(synapse, s_token, room_id), logs=lambda: synapse.log_about(room_id))
+
+
+def test_delegation_both_ways_srv_synapse_and_well_known_hearth(synapse_srv, hearth_delegated):
+    """The issue's delegation cases: a hearth user joins a room of a Synapse found only
+    through SRV; a Synapse user joins a room of a hearth delegated by .well-known from its
+    apex name."""
+    synapse, hearth = synapse_srv, hearth_delegated
+    # hearth (deleg.test, federation on hdeleg.test) → Synapse (synsrv.test by SRV).
+    kim = synapse_token(synapse, "kim")
+    r = synapse.request("POST", "/_matrix/client/v3/createRoom", {"preset": "public_chat", "room_alias_name": "srvroom"}, headers=auth(kim))
+    assert r.status == 200, r
+    srv_room = r.json()["room_id"]
+    lee = hearth_token(hearth, "lee")
+    r = hearth.request("POST", f"/_matrix/client/v3/join/{quote('#srvroom:synsrv.test')}", {}, headers=auth(lee))
+    assert r.status == 200, f"{r}\n{hearth_lines(hearth, 'join')}"
+    assert r.json()["room_id"] == srv_room
+
+    # Synapse (synsrv.test) → hearth (deleg.test via its well-known).
+    r = hearth.request("POST", "/_matrix/client/v3/createRoom", {"preset": "public_chat", "room_alias_name": "wkroom"}, headers=auth(lee))
+    assert r.status == 200, r
+    wk_room = r.json()["room_id"]
+    r = synapse.request("POST", f"/_matrix/client/v3/join/{quote('#wkroom:deleg.test')}", {}, headers=auth(kim))
+    assert r.status == 200, f"{r}\n{synapse.log_about('deleg.test')}"
+    assert r.json()["room_id"] == wk_room
+
+    for room_id in (srv_room, wk_room):
+        r = hearth.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/l1", {"msgtype": "m.text", "body": "hello from lee"}, headers=auth(lee))
+        assert r.status == 200, r
+        wait_for("lee's message on Synapse", lambda: "hello from lee" in bodies(synapse, kim, room_id), logs=lambda: synapse.log_about(room_id))
+        r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/k1", {"msgtype": "m.text", "body": "hello from kim"}, headers=auth(kim))
+        assert r.status == 200, r
+        wait_for("kim's message on hearth", lambda: "hello from kim" in bodies(hearth, lee, room_id), logs=lambda: hearth_lines(hearth, "send"))
