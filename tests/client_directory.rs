@@ -181,6 +181,31 @@ fn public_list_visibility_search_and_pages() {
     assert_eq!(search("SECRET"), vec![private.clone()]);
     assert_eq!(search("#tea"), vec![big.clone()]);
     assert!(search("nothing like it").is_empty());
+    // Spaces only, then rooms without a type only.
+    let space = alice.create_room(
+        &server,
+        json!({"preset": "public_chat", "visibility": "public", "creation_content": {"type": "m.space"}}),
+    );
+    let of_types = |types: Value| {
+        let (status, body) = alice.post(
+            &server,
+            "/_matrix/client/v3/publicRooms",
+            json!({"filter": {"room_types": types}}),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["chunk"].as_array().unwrap().len()
+    };
+    assert_eq!(of_types(json!(["m.space"])), 1);
+    assert_eq!(of_types(json!([null])), 2);
+    assert_eq!(of_types(json!([null, "m.space"])), 3);
+    let listed = public_rooms(&server, "");
+    let space_chunk = listed["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|room| room["room_id"] == space.as_str())
+        .unwrap();
+    assert_eq!(space_chunk["room_type"], "m.space");
     // Another server's directory is not reachable yet.
     assert_eq!(
         call(

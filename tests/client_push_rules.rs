@@ -63,6 +63,15 @@ fn default_rules_are_served() {
         .find(|rule| rule["rule_id"] == ".m.rule.invite_for_me")
         .unwrap();
     assert!(invite["conditions"].to_string().contains(&alice.user_id));
+    // An initial sync carries the defaults as m.push_rules account data.
+    let sync = alice.sync(&server, None, 0);
+    let push_rules = sync["account_data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["type"] == "m.push_rules")
+        .unwrap_or_else(|| panic!("no m.push_rules in {sync}"));
+    assert_eq!(&push_rules["content"]["global"], global);
     // The same through /pushrules/global/ and a single rule.
     let (status, same) = alice.get(&server, "/_matrix/client/v3/pushrules/global/");
     assert_eq!((status, &same), (200, global));

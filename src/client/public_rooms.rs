@@ -19,6 +19,8 @@ struct Query {
     limit: Option<usize>,
     offset: usize,
     search: Option<String>,
+    /// `filter.room_types`: `None` in the list stands for rooms without a type.
+    room_types: Option<Vec<Option<String>>>,
 }
 
 /// `GET /publicRooms`: `limit`, `since`, `server`; no authentication needed.
@@ -35,6 +37,7 @@ pub async fn get(server: &Server, request: Request) -> ApiResult {
         limit,
         offset: parse_since(request.query_param("since"))?,
         search: None,
+        room_types: None,
     };
     list(server, query).await
 }
@@ -59,10 +62,38 @@ pub async fn post(server: &Server, request: Request) -> ApiResult {
         .and_then(Value::as_str)
         .filter(|term| !term.trim().is_empty())
         .map(|term| term.trim().to_lowercase());
+    let room_types = match body
+        .get("filter")
+        .and_then(|filter| filter.get("room_types"))
+    {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(kinds)) => Some(
+            kinds
+                .iter()
+                .map(|kind| match kind {
+                    Value::Null => Ok(None),
+                    Value::String(kind) => Ok(Some(kind.clone())),
+                    _ => Err(MatrixError::new(
+                        400,
+                        ErrCode::BadJson,
+                        "room_types holds strings or null",
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => {
+            return Err(MatrixError::new(
+                400,
+                ErrCode::BadJson,
+                "room_types must be an array",
+            ));
+        }
+    };
     let query = Query {
         limit,
         offset: parse_since(body.get("since").and_then(Value::as_str))?,
         search,
+        room_types,
     };
     list(server, query).await
 }
@@ -102,6 +133,9 @@ async fn list(server: &Server, query: Query) -> ApiResult {
         .map_err(|e| internal(&e))?;
     if let Some(term) = &query.search {
         rooms.retain(|room| matches_search(room, term));
+    }
+    if let Some(kinds) = &query.room_types {
+        rooms.retain(|room| kinds.contains(&room["room_type"].as_str().map(str::to_owned)));
     }
     // Spec: "in order of number of joined members, largest first"; room ID breaks ties.
     rooms.sort_by(|a, b| {

@@ -20,6 +20,31 @@ pub fn load_ruleset(connection: &Connection, user: &UserId) -> Result<Ruleset, S
     Ok(stored.unwrap_or_else(|| default_ruleset(user.as_str(), user.localpart())))
 }
 
+/// Spec: c2s "Push Rules: Events": clients learn the rules from `m.push_rules` account
+/// data. A user who never edited them has none stored; an initial sync gets the defaults
+/// (as Synapse sends them).
+pub fn add_default_push_rules(
+    connection: &Connection,
+    user_id: &str,
+    global_account_data: &mut Vec<Value>,
+) -> Result<(), StoreError> {
+    if global_account_data
+        .iter()
+        .any(|event| event["type"] == "m.push_rules")
+    {
+        return Ok(());
+    }
+    let Ok(user) = UserId::parse(user_id) else {
+        return Ok(());
+    };
+    let ruleset = load_ruleset(connection, &user)?;
+    global_account_data.push(json!({
+        "type": "m.push_rules",
+        "content": { "global": ruleset.to_json() },
+    }));
+    Ok(())
+}
+
 /// `GET /pushrules/`.
 pub async fn get_all(server: &Server, request: Request) -> ApiResult {
     let ruleset = read_ruleset(server, &request).await?;

@@ -169,6 +169,13 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
         typing: sync.typing.serial,
         account_data: account_data_position,
     };
+    if sync.since.is_none() {
+        super::push_rules::add_default_push_rules(
+            connection,
+            &sync.user_id,
+            &mut account_data.global,
+        )?;
+    }
     let now = now_ms();
     let mut joined = Map::new();
     let mut invited = Map::new();
