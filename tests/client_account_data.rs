@@ -45,7 +45,7 @@ fn account_data_is_stored_and_synced_once() {
     );
     assert_eq!(
         (status, answer["errcode"].clone()),
-        (400, json!("M_BAD_JSON"))
+        (405, json!("M_BAD_JSON"))
     );
 
     let room_id = alice.create_room(&server, json!({}));

@@ -138,14 +138,15 @@ fn check_owner(requester: &UserId, path_user: &str) -> Result<(), MatrixError> {
     }
 }
 
-/// Spec: `m.fully_read` (read markers API) and `m.push_rules` (push rules API) are set
-/// through their own endpoints; 405 would be wrong for a known path, so 400 as Synapse.
+/// Spec: "This `type` of account data is controlled by the server; it cannot be modified
+/// by clients": 405 `M_BAD_JSON`. `m.fully_read` is set through read markers and
+/// `m.push_rules` through the push rules API.
 fn check_settable(kind: &str) -> Result<(), MatrixError> {
     match kind {
         "m.fully_read" | "m.push_rules" => Err(MatrixError::new(
-            400,
+            405,
             ErrCode::BadJson,
-            format!("{kind} cannot be set through the account data API"),
+            format!("cannot set {kind} through the account data API"),
         )),
         _ => Ok(()),
     }
