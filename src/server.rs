@@ -75,7 +75,7 @@ impl Server {
             signing_key,
             notifier: Notifier::new(),
             token_cache: RwLock::new(HashMap::new()),
-            typing: std::sync::Mutex::new(crate::proto::typing::Typing::new()),
+            typing: std::sync::Mutex::new(crate::proto::typing::Typing::starting_at(now_ms())),
             unread_counts: std::sync::Arc::new(std::sync::Mutex::new(
                 crate::proto::push::unread::UnreadCounts::new(),
             )),

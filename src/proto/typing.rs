@@ -26,6 +26,15 @@ impl Typing {
         Typing::default()
     }
 
+    /// Serials continue from `serial`: a server passes its start time in milliseconds, so
+    /// that a token from before a restart never hides changes made after it.
+    pub fn starting_at(serial: i64) -> Typing {
+        Typing {
+            serial,
+            rooms: BTreeMap::new(),
+        }
+    }
+
     /// Records that `user_id` started (`Some(timeout_ms)`) or stopped (`None`) typing.
     /// Returns whether the set of typers changed (a refreshed timeout is no change).
     pub fn set(
@@ -127,5 +136,14 @@ mod tests {
         assert_eq!(typers(&typing, None), None);
         assert!(!typing.set(ROOM, "@a:x", None, 2001));
         assert_eq!(typing.next_expiry(), None);
+    }
+
+    #[test]
+    fn serials_continue_from_the_start() {
+        let mut typing = Typing::starting_at(1_000);
+        assert_eq!(typing.serial(), 1_000);
+        typing.set(ROOM, "@a:x", Some(10), 0);
+        assert_eq!(typing.serial(), 1_001);
+        assert_eq!(typers(&typing, Some(999)), Some(vec!["@a:x".into()]));
     }
 }
