@@ -347,6 +347,15 @@ fn devices_are_listed_renamed_and_deleted_with_the_password() {
         alice.get(&server, "/_matrix/client/v3/devices/PHONE").0,
         404
     );
+    // Deleting it again is not an error (spec: "or had been removed previously").
+    let (status, answer) = call(
+        &server,
+        Some(&alice),
+        "DELETE",
+        "/_matrix/client/v3/devices/PHONE",
+        Some(&auth("password")),
+    );
+    assert_eq!(status, 200, "{answer}");
 
     // POST /delete_devices: the same dance for several devices.
     let tablet = logged_in(&server, &alice, "password", "TABLET");
