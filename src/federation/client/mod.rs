@@ -17,7 +17,7 @@ use futures_rustls::rustls;
 use serde_json::Value;
 
 pub use backoff::{Backoff, Backoffs, MAX_RETRY_INTERVAL, MIN_RETRY_INTERVAL};
-use connection::{Connection, PoolKey, RawResponse, describe};
+use connection::{Connection, ExchangeError, PoolKey, RawResponse, describe};
 
 use crate::api::Method;
 use crate::federation::FedError;
@@ -175,18 +175,24 @@ impl FederationClient {
         for address in addresses {
             let key = PoolKey::of(address);
             // A pooled connection may have been closed by the server meanwhile: if it
-            // fails, try once more on a fresh one. Federation requests are idempotent
-            // (transactions carry IDs), so sending twice is safe.
-            if let Some(connection) = self.take_idle(&key)
-                && let Ok(response) = connection
-                    .exchange(
-                        prepared.request(address),
-                        MAX_RESPONSE_BYTES,
-                        REQUEST_TIMEOUT,
-                    )
+            // breaks, try once more on a fresh one. Federation requests are idempotent
+            // (transactions carry IDs), so sending twice is safe. A slow or oversized
+            // answer is no sign of a stale connection: that fails as it is.
+            if let Some(connection) = self.take_idle(&key) {
+                let request = prepared.request(address);
+                match connection
+                    .exchange(request, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT)
                     .await
-            {
-                return self.finish(destination, key, connection, response);
+                {
+                    Ok(response) => return self.finish(destination, key, connection, response),
+                    Err(e @ (ExchangeError::Timeout | ExchangeError::TooLarge)) => {
+                        return Err(FedError::Exchange(
+                            destination.clone(),
+                            format!("{}: {e}", describe(address)),
+                        ));
+                    }
+                    Err(ExchangeError::Io(_) | ExchangeError::Http(_)) => {}
+                }
             }
             let connection = match Connection::open(&self.tls, address, CONNECT_TIMEOUT).await {
                 Ok(connection) => connection,
