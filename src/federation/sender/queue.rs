@@ -12,12 +12,16 @@
 //! - after a failure nothing goes before the backoff ends. The wait comes from the
 //!   outbound client's backoff when it recorded one (unreachable, 429), else from the
 //!   same `Backoffs` policy kept here for answers the client counts as "up" (5xx, 404);
+//! - EDUs are dropped while the next try is more than an hour away, as Synapse does
+//!   (synapse/federation/sender/per_destination_queue.py: "we won't retry for another
+//!   hour! ... We drop pending EDUs because otherwise they will rack up indefinitely"):
+//!   typing and receipts that old are noise. PDUs are never dropped;
 //! - catch-up: a destination that shows it is up again (it sent us a signed request, as
 //!   Synapse's `reset_retry_timings` takes it) ends the wait at once, and that next
 //!   transaction goes even though the client still holds a backoff for it.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::federation::client::Backoffs;
 use crate::proto::id::ServerName;
@@ -26,6 +30,8 @@ use crate::store::outbox::{OutboxItem, OutboxRow};
 /// Spec: s2s "Transactions": "A transaction can contain up to 50 PDUs and 100 EDUs".
 pub const MAX_PDUS_PER_TRANSACTION: usize = 50;
 pub const MAX_EDUS_PER_TRANSACTION: usize = 100;
+/// EDUs are dropped while the next try is further away than this.
+pub const DROP_EDUS_AFTER: Duration = Duration::from_secs(3600);
 
 /// One transaction to send: the queue rows it carries, by kind, in queue order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +111,10 @@ pub struct DestinationQueue {
     backoffs: Backoffs,
     /// The destination showed it is up since the last transaction went.
     destination_up: bool,
+    /// The next try is more than `DROP_EDUS_AFTER` away: EDUs are dropped on arrival.
+    dropping_edus: bool,
+    /// Rows dropped, for the driver to delete (`poll_dropped`).
+    dropped: Vec<i64>,
 }
 
 impl DestinationQueue {
@@ -119,6 +129,8 @@ impl DestinationQueue {
             retry_at: None,
             backoffs: Backoffs::default(),
             destination_up: false,
+            dropping_edus: false,
+            dropped: Vec::new(),
         }
     }
 
@@ -134,8 +146,14 @@ impl DestinationQueue {
             .into_iter()
             .flatten()
             .any(|txn| txn.contains(row.queue_nid));
-        if !waiting {
-            self.pending.insert(row.queue_nid, row.item);
+        if waiting {
+            return;
+        }
+        match row.item {
+            OutboxItem::Edu(_) if self.dropping_edus => self.dropped.push(row.queue_nid),
+            item => {
+                self.pending.insert(row.queue_nid, item);
+            }
         }
     }
 
@@ -186,6 +204,7 @@ impl DestinationQueue {
             Outcome::Accepted | Outcome::Refused => {
                 self.backoffs.handle_success(&self.destination);
                 self.retry_at = None;
+                self.dropping_edus = false;
             }
             Outcome::Failed { retry_at } => {
                 self.failed = Some(txn);
@@ -196,6 +215,20 @@ impl DestinationQueue {
                         self.backoffs.poll_blocked(&self.destination, now)
                     }
                 };
+                let wait = self.retry_at.map(|at| at.saturating_duration_since(now));
+                if wait.is_some_and(|wait| wait > DROP_EDUS_AFTER) {
+                    self.dropping_edus = true;
+                    let edus: Vec<i64> = self
+                        .pending
+                        .iter()
+                        .filter(|(_, item)| matches!(item, OutboxItem::Edu(_)))
+                        .map(|(queue_nid, _)| *queue_nid)
+                        .collect();
+                    for queue_nid in edus {
+                        self.pending.remove(&queue_nid);
+                        self.dropped.push(queue_nid);
+                    }
+                }
             }
         }
     }
@@ -204,6 +237,7 @@ impl DestinationQueue {
     /// any wait ends now, and the next transaction ignores the client's backoff. Cheap
     /// when there is nothing to catch up.
     pub fn handle_destination_up(&mut self) {
+        self.dropping_edus = false;
         if self.retry_at.is_some() || self.failed.is_some() {
             self.retry_at = None;
             self.backoffs.handle_success(&self.destination);
@@ -218,6 +252,12 @@ impl DestinationQueue {
             return None;
         }
         self.retry_at
+    }
+
+    /// Rows dropped since the last call (EDUs during a long outage): the caller deletes
+    /// them from the outbox.
+    pub fn poll_dropped(&mut self) -> Vec<i64> {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Rows waiting, in a failed transaction or not yet in one.

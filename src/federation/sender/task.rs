@@ -93,19 +93,18 @@ async fn drive(
         while let Ok(wake) = inbox.try_recv() {
             handle_wake(&mut queue, wake);
         }
+        let dropped = queue.poll_dropped();
+        if !dropped.is_empty() {
+            crate::info!(
+                "federation sender: {destination} is down for long: dropping {} EDUs",
+                dropped.len()
+            );
+            delete(&server, &destination, dropped).await;
+        }
         if let Some(txn) = queue.poll_transaction(Instant::now()) {
             let outcome = send(&server, &destination, &txn).await;
             if matches!(outcome, Outcome::Accepted | Outcome::Refused) {
-                let (name, nids) = (destination.clone(), txn.queue_nids());
-                let deleted = server
-                    .store
-                    .write(move |t| outbox::delete_sent(t, &name, &nids))
-                    .await;
-                // The rows stay and go again after a restart: PDUs are deduplicated by
-                // the destination, so that only costs a resend.
-                if let Err(e) = deleted {
-                    crate::error!("federation sender: {destination}: deleting sent rows: {e}");
-                }
+                delete(&server, &destination, txn.queue_nids()).await;
             }
             queue.handle_response(Instant::now(), outcome);
             continue;
@@ -132,6 +131,20 @@ fn handle_wake(queue: &mut DestinationQueue, wake: Wake) {
     match wake {
         Wake::Rows(rows) => rows.into_iter().for_each(|row| queue.push(row)),
         Wake::DestinationUp(_) => queue.handle_destination_up(),
+    }
+}
+
+/// Deletes rows that were sent (or dropped) from the outbox.
+async fn delete(server: &Server, destination: &ServerName, queue_nids: Vec<i64>) {
+    let name = destination.clone();
+    let deleted = server
+        .store
+        .write(move |t| outbox::delete_sent(t, &name, &queue_nids))
+        .await;
+    // The rows stay and go again after a restart: PDUs are deduplicated by the
+    // destination, so that only costs a resend.
+    if let Err(e) = deleted {
+        crate::error!("federation sender: {destination}: deleting sent rows: {e}");
     }
 }
 

@@ -235,12 +235,12 @@ fn catch_up_delivers_everything_queued_during_an_outage_in_order() {
     let mut now = start;
     let mut next_nid = 0;
     let mut delivered: Vec<i64> = Vec::new();
-    // The destination is down for six attempts; meanwhile 40 PDUs and 30 EDUs arrive
-    // before each attempt.
-    for _ in 0..6 {
-        push_pdus(&mut queue, next_nid..next_nid + 40);
-        push_edus(&mut queue, next_nid + 40..next_nid + 70);
-        next_nid += 70;
+    // The destination is down for three attempts (waits of 10, 20 and 40 minutes: EDUs
+    // are kept); before each attempt 80 PDUs and 60 EDUs arrive.
+    for _ in 0..3 {
+        push_pdus(&mut queue, next_nid..next_nid + 80);
+        push_edus(&mut queue, next_nid + 80..next_nid + 140);
+        next_nid += 140;
         match queue.poll_transaction(now) {
             Some(_) => queue.handle_response(now, Outcome::Failed { retry_at: None }),
             None => panic!("a retry is due at {now:?}"),
@@ -259,10 +259,11 @@ fn catch_up_delivers_everything_queued_during_an_outage_in_order() {
     assert!(pdus.windows(2).all(|w| w[0] < w[1]), "PDUs in order");
     delivered.sort();
     assert_eq!(delivered, (0..next_nid).collect::<Vec<_>>(), "all, once");
-    // The retried transaction held the first 40 PDUs and 30 EDUs; the other 200 PDUs and
-    // 150 EDUs fill four more: (50, 100), (50, 50), (50, 0), (50, 0).
+    // The retried transaction held the first 50 PDUs and 60 EDUs; the other 190 PDUs and
+    // 120 EDUs fill four more.
     let sizes: Vec<(usize, usize)> = sent.iter().map(|t| (t.pdus.len(), t.edus.len())).collect();
-    assert_eq!(sizes, [(40, 30), (50, 100), (50, 50), (50, 0), (50, 0)]);
+    assert_eq!(sizes, [(50, 60), (50, 100), (50, 20), (50, 0), (40, 0)]);
+    assert_eq!(queue.poll_dropped(), Vec::<i64>::new());
 }
 
 #[test]
@@ -315,4 +316,39 @@ fn a_destination_that_shows_it_is_up_ends_the_wait_at_once() {
     // The queue's own backoff starts from the bottom again too.
     queue.handle_response(later, Outcome::Failed { retry_at: None });
     assert_eq!(queue.poll_timeout(), Some(later + MIN_RETRY_INTERVAL));
+}
+
+#[test]
+fn edus_are_dropped_while_the_next_try_is_more_than_an_hour_away() {
+    let mut now = Instant::now();
+    let mut queue = queue();
+    push_pdus(&mut queue, 1..2);
+    push_edus(&mut queue, 2..3);
+    let txn = queue.poll_transaction(now).unwrap();
+    push_edus(&mut queue, 10..13);
+    push_pdus(&mut queue, 13..14);
+    // Waits of 10, 20 and 40 minutes keep the EDUs.
+    for _ in 0..3 {
+        queue.handle_response(now, Outcome::Failed { retry_at: None });
+        assert_eq!(queue.poll_dropped(), Vec::<i64>::new());
+        now = queue.poll_timeout().unwrap();
+        assert_eq!(queue.poll_transaction(now), Some(txn.clone()));
+    }
+    // 80 minutes: the waiting EDUs go, not those of the failed transaction (it is
+    // retried unchanged), and never a PDU; EDUs arriving meanwhile go at once.
+    queue.handle_response(now, Outcome::Failed { retry_at: None });
+    assert!(queue.poll_timeout().unwrap() - now > DROP_EDUS_AFTER);
+    assert_eq!(queue.poll_dropped(), [10, 11, 12]);
+    push_edus(&mut queue, 20..21);
+    push_pdus(&mut queue, 21..22);
+    assert_eq!(queue.poll_dropped(), [20]);
+    assert_eq!(queue.poll_dropped(), Vec::<i64>::new(), "reported once");
+    now = queue.poll_timeout().unwrap();
+    assert_eq!(queue.poll_transaction(now), Some(txn));
+    queue.handle_response(now, Outcome::Accepted);
+    // Up again: EDUs queue as usual.
+    push_edus(&mut queue, 30..31);
+    let next = queue.poll_transaction(now).unwrap();
+    assert_eq!((pdu_nids(&next), edu_nids(&next)), (vec![13, 21], vec![30]));
+    assert_eq!(queue.poll_dropped(), Vec::<i64>::new());
 }
