@@ -131,6 +131,26 @@ fn account_data_is_stored_and_synced_once() {
         events_of(&later["account_data"]),
         vec![&json!({"type": "org.example.settings", "content": {"theme": "light"}})]
     );
+    // full_state sends all of it again.
+    let full = alice.get(
+        &server,
+        &format!(
+            "/_matrix/client/v3/sync?full_state=true&since={}",
+            encode(&next)
+        ),
+    );
+    assert_eq!(full.0, 200);
+    assert_eq!(
+        events_of(&full.1["rooms"]["join"][&room_id]["account_data"]),
+        vec![&json!({"type": "m.tag.example", "content": {"pinned": false}})]
+    );
+    assert!(
+        events_of(&full.1["account_data"])
+            .iter()
+            .any(|e| e["type"] == "org.example.settings"),
+        "{}",
+        full.1
+    );
     // Bob's sync never shows Alice's account data.
     let bobs = bob.sync(&server, None, 0);
     assert!(

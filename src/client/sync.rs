@@ -153,7 +153,11 @@ fn parse_token(token: &str) -> Result<SyncToken, MatrixError> {
 /// Builds the response; the flag says whether anything is new since the token.
 fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), StoreError> {
     let position = events::max_stream_ordering(connection)?;
-    let account_data_since = sync.since_token.map_or(0, |token| token.account_data);
+    // `full_state` sends all account data again, as Synapse does.
+    let account_data_since = match sync.since_token {
+        Some(token) if !sync.full_state => token.account_data,
+        _ => 0,
+    };
     // The position first, then what is up to it: a write committed in between is left
     // for the next sync instead of being skipped by the token.
     let account_data_position = account_data::max_stream_id(connection)?.max(account_data_since);
