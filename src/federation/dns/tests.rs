@@ -83,9 +83,16 @@ fn reply_bytes(query: &Packet, reply: &Reply, over_tcp: bool, id_offset: u16) ->
 
 impl FakeServer {
     fn start(handler: Handler) -> FakeServer {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = udp.local_addr().unwrap();
-        let tcp = TcpListener::bind(addr).unwrap();
+        // UDP and TCP on the same port: the TCP port may be taken by someone else, so try
+        // fresh UDP ports until both are free.
+        let (udp, addr, tcp) = (0..50)
+            .find_map(|_| {
+                let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+                let addr = udp.local_addr().ok()?;
+                let tcp = TcpListener::bind(addr).ok()?;
+                Some((udp, addr, tcp))
+            })
+            .expect("no free UDP+TCP port pair on 127.0.0.1");
         let queries = Arc::new(AtomicUsize::new(0));
         let counter = queries.clone();
         std::thread::spawn(move || {
