@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::api::Method;
-use crate::federation::endpoints::transaction::encode_path;
+use crate::federation::client::path::encode as encode_path;
 use crate::federation::event_keys::fetch_event_keys;
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::hashes::{event_id_for, hash_and_sign_event};

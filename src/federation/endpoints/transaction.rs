@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::room_access::{internal, origin};
 use crate::api::{ApiResult, Method, Request, Response};
+use crate::federation::client::path::encode as encode_path;
 use crate::federation::event_keys::fetch_event_keys;
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::hashes::event_id_for;
@@ -229,17 +230,4 @@ async fn fill_gap(
     } else {
         Err(format!("{outcomes:?}"))
     }
-}
-
-/// Percent-encodes a path segment (room IDs contain `!` and `:`).
-pub fn encode_path(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len() * 3);
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
