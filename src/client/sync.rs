@@ -433,6 +433,13 @@ fn left_room(
     }))
 }
 
+/// The user a membership row belongs to: the state key of its event.
+fn membership_user(connection: &Connection, membership: &Membership) -> Result<String, StoreError> {
+    Ok(events::event_by_nid(connection, membership.event_nid)?
+        .and_then(|event| event.state_key)
+        .unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,11 +464,4 @@ mod tests {
         assert_eq!(SyncToken::parse("s-1"), None);
         assert_eq!(SyncToken::parse("s1_a"), None);
     }
-}
-
-/// The user a membership row belongs to: the state key of its event.
-fn membership_user(connection: &Connection, membership: &Membership) -> Result<String, StoreError> {
-    Ok(events::event_by_nid(connection, membership.event_nid)?
-        .and_then(|event| event.state_key)
-        .unwrap_or_default())
 }
