@@ -68,7 +68,7 @@ class User:
     records every room event it is handed, for tests to wait on."""
 
     client: nio.AsyncClient
-    events: list[tuple[str, nio.Event]] = field(default_factory=list)  # (room_id, event)
+    events: list[tuple[str, object]] = field(default_factory=list)  # (room_id, room or ephemeral event)
     invites: list[str] = field(default_factory=list)  # room ids from the invite section
     left: set[str] = field(default_factory=set)  # room ids from the leave section
     synced: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,6 +97,7 @@ class User:
             self.synced.set()
 
         self.client.add_event_callback(on_event, nio.Event)
+        self.client.add_ephemeral_callback(on_event, nio.EphemeralEvent)  # typing, receipts
         self.client.add_event_callback(on_invite, nio.InviteMemberEvent)
         self.client.add_response_callback(on_sync, nio.SyncResponse)
         self.task = asyncio.create_task(self.client.sync_forever(timeout=timeout_ms, full_state=True))

@@ -279,3 +279,55 @@ def test_errors_a_client_can_tell_apart(server):
             await alice.close()
 
     run(scenario())
+
+
+def test_alias_profile_power_levels_typing_and_receipts_through_sync(server):
+    async def scenario():
+        alice, bob = await pair(server, "alice", "bob")
+        try:
+            localpart = alice.user_id[1:].split(":")[0]
+            alias = f"#lounge-{localpart}:{server.server_name}"
+            room = ok(
+                await alice.client.room_create(alias=f"lounge-{localpart}", visibility=nio.RoomVisibility.public, preset=nio.RoomPreset.public_chat),
+                nio.RoomCreateResponse,
+            ).room_id
+            resolved = ok(await bob.client.room_resolve_alias(alias), nio.RoomResolveAliasResponse)
+            assert resolved.room_id == room
+            # Spec client-server-api "POST /join/{roomIdOrAlias}": the second user joins by alias.
+            ok(await bob.client.join(alias), nio.JoinResponse)
+            members = ok(await alice.client.joined_members(room), nio.JoinedMembersResponse)
+            assert {m.user_id for m in members.members} == {alice.user_id, bob.user_id}
+            alice.start_sync()
+            bob.start_sync()
+            await bob.until("own join", lambda: room in bob.client.rooms and bob.user_id in bob.client.rooms[room].users)
+
+            # A display name change is a new membership event in each joined room.
+            ok(await alice.client.set_displayname("Alice Liddell"), nio.ProfileSetDisplayNameResponse)
+            await bob.until("alice's new name", lambda: bob.seen(room, nio.RoomMemberEvent, state_key=alice.user_id, membership="join") and bob.client.rooms[room].user_name(alice.user_id) == "Alice Liddell")
+
+            # Power levels: bob becomes a moderator and can then set the topic.
+            current = ok(await alice.client.room_get_state_event(room, "m.room.power_levels"), nio.RoomGetStateEventResponse)
+            content = {**current.content, "users": {**current.content.get("users", {}), bob.user_id: 50}}
+            ok(await alice.client.room_put_state(room, "m.room.power_levels", content), nio.RoomPutStateResponse)
+            await bob.until("bob's power level", lambda: bob.client.rooms[room].power_levels.get_user_level(bob.user_id) == 50)
+            ok(await bob.client.room_put_state(room, "m.room.topic", {"topic": "set by a moderator"}), nio.RoomPutStateResponse)
+            await alice.until("the moderator's topic", lambda: alice.client.rooms[room].topic == "set by a moderator")
+
+            # Typing and read receipts arrive in the room's ephemeral section.
+            ok(await alice.client.room_typing(room, True, timeout=20_000), nio.RoomTypingResponse)
+            await bob.until("alice typing", lambda: any(alice.user_id in e.users for e in bob.seen(room, nio.TypingNoticeEvent)))
+            ok(await alice.client.room_typing(room, False), nio.RoomTypingResponse)
+            await bob.until("alice stopped typing", lambda: bob.seen(room, nio.TypingNoticeEvent)[-1].users == [])
+            sent = ok(await bob.client.room_send(room, "m.room.message", text("read me")), nio.RoomSendResponse)
+            await alice.until("bob's message", lambda: alice.seen(room, nio.RoomMessageText, body="read me"))
+            ok(await alice.client.update_receipt_marker(room, sent.event_id), nio.UpdateReceiptMarkerResponse)
+            receipts = lambda: [  # noqa: E731
+                r for e in bob.seen(room, nio.ReceiptEvent) for r in e.receipts
+                if (r.user_id, r.event_id, r.receipt_type) == (alice.user_id, sent.event_id, "m.read")
+            ]
+            await bob.until("alice's read receipt", receipts)
+        finally:
+            await alice.close()
+            await bob.close()
+
+    run(scenario())
