@@ -31,7 +31,10 @@ fi
 
 WORK="$(mktemp -d "${BENCH_DATA_DIR:-${CARGO_TARGET_DIR:-$REPO/target}}/hearth-bench.XXXXXX")"
 PID=""
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 cat >"$WORK/hearth.toml" <<EOF

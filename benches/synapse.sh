@@ -20,7 +20,10 @@ command -v wrk >/dev/null || apt-get install -y -q wrk </dev/null >/dev/null
 
 WORK="$(mktemp -d "${CARGO_TARGET_DIR:-$REPO/target}/synapse-bench.XXXXXX")"
 PID=""
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 cat >"$WORK/log.config" <<YAML
