@@ -108,6 +108,36 @@ fn typing_wakes_long_polls_and_expires() {
         Some(json!({"user_ids": []}))
     );
 
+    // Someone who leaves while typing is no longer shown as typing.
+    let carol = register(&server, "carol");
+    carol.join(&server, &room_id);
+    let since = expired["next_batch"].as_str().unwrap().to_owned();
+    typing(
+        &server,
+        &carol,
+        &room_id,
+        json!({"typing": true, "timeout": 30000}),
+    );
+    let carol_types = bob.sync(&server, Some(&since), 5_000);
+    assert_eq!(
+        ephemeral(&carol_types, &room_id, "m.typing"),
+        Some(json!({"user_ids": [carol.user_id]}))
+    );
+    let leave = format!("/_matrix/client/v3/rooms/{}/leave", encode(&room_id));
+    assert_eq!(carol.post(&server, &leave, json!({})).0, 200);
+    typing(
+        &server,
+        &alice,
+        &room_id,
+        json!({"typing": true, "timeout": 30000}),
+    );
+    let after_leave = bob.sync(&server, None, 0);
+    assert_eq!(
+        ephemeral(&after_leave, &room_id, "m.typing"),
+        Some(json!({"user_ids": [alice.user_id]}))
+    );
+    typing(&server, &alice, &room_id, json!({"typing": false}));
+
     // An initial sync shows only rooms where someone types now.
     typing(
         &server,

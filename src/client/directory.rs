@@ -1,7 +1,7 @@
 //! The room directory (spec: c2s "Room aliases", "Listing rooms"): `PUT/GET/DELETE
 //! /directory/room/{roomAlias}` for this server's aliases, `GET /rooms/{roomId}/aliases`,
 //! and `GET/PUT /directory/list/room/{roomId}` (whether a room is in the public list).
-//! A remote alias answers 404 until federation directory queries exist.
+//! A remote alias is resolved by asking its server (`federation::join::resolve_alias`).
 
 use serde_json::{Value, json};
 
@@ -65,12 +65,11 @@ pub async fn put_alias(server: &Server, request: Request) -> ApiResult {
 pub async fn get_alias(server: &Server, request: Request) -> ApiResult {
     let alias = parse_alias(request.param(0))?;
     if alias.server_name() != &server.name {
-        // Spec: the server would ask the alias's server; until federation queries exist,
-        // hearth only knows its own aliases.
-        return Err(MatrixError::new(
-            404,
-            ErrCode::NotFound,
-            "room alias not found",
+        // Spec: c2s "Room aliases": the alias's server answers (s2s `query/directory`).
+        let (room_id, servers) = crate::federation::join::resolve_alias(server, &alias).await?;
+        let servers: Vec<&str> = servers.iter().map(|name| name.as_str()).collect();
+        return Ok(Response::ok(
+            &json!({ "room_id": room_id.as_str(), "servers": servers }),
         ));
     }
     let text = alias.as_str().to_owned();

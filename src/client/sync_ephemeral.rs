@@ -74,7 +74,14 @@ pub fn room_ephemeral(
 ) -> Result<Vec<Value>, StoreError> {
     let mut ephemeral = Vec::new();
     if let Some(typers) = typers {
-        ephemeral.push(json!({ "type": "m.typing", "content": { "user_ids": typers } }));
+        // Someone who left while typing is no longer shown (their timeout may still run).
+        let mut user_ids = Vec::with_capacity(typers.len());
+        for typer in typers {
+            if events::membership_of(connection, typer, room_nid)?.as_deref() == Some("join") {
+                user_ids.push(typer);
+            }
+        }
+        ephemeral.push(json!({ "type": "m.typing", "content": { "user_ids": user_ids } }));
     }
     let mut content = Map::new();
     for receipt in receipts::changed_since(connection, room_nid, receipts_since)? {
