@@ -81,6 +81,11 @@ async fn check_one(
         &key.public_key,
     )
     .map_err(unauthorized)?;
+    // A server that reaches us is up: its queued transactions go now, not after the backoff.
+    server
+        .federation
+        .sender
+        .handle_destination_up(&header.origin);
     Ok(header.origin)
 }
 

@@ -66,7 +66,8 @@ async fn send(
     )?;
     let keys = fetch_event_keys(server, &rules, &[&event]).await;
     let room_id_text = room_id.as_str().to_owned();
-    let outcome = server
+    let our_name = server.name.clone();
+    let (outcome, queued) = server
         .store
         .write(move |transaction| {
             let Some(room) = events::room_by_id(transaction, &room_id_text)? else {
@@ -84,10 +85,27 @@ async fn send(
                 Err(RoomError::Store(e)) => return Err(e),
                 Err(e) => return Ok(Err(MatrixError::from(&e))),
             };
-            Ok(Ok(received))
+            // Spec: the resident server sends the new membership to the other servers.
+            let queued = match &received {
+                Received::Accepted(accepted) => {
+                    match crate::federation::sender::enqueue_local_event(
+                        transaction,
+                        &our_name,
+                        room.room_nid,
+                        &accepted.pdu,
+                    ) {
+                        Ok(rows) => rows,
+                        Err(RoomError::Store(e)) => return Err(e),
+                        Err(e) => return Ok(Err(MatrixError::from(&e))),
+                    }
+                }
+                _ => Vec::new(),
+            };
+            Ok(Ok((received, queued)))
         })
         .await
         .map_err(|e| internal(&e))??;
+    server.federation.sender.wake(queued);
     let accepted = match outcome {
         Received::Accepted(accepted) => accepted,
         Received::Duplicate => {
