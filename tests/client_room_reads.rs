@@ -258,11 +258,14 @@ fn forget_and_knock() {
     // Forgetting needs leaving first.
     let (status, _) = bob.post(&server, &room_path(&room_id, "forget"), json!({}));
     assert_eq!(status, 400);
-    assert_eq!(
-        bob.post(&server, &room_path(&room_id, "leave"), json!({}))
-            .0,
-        200
-    );
+    let before_leave = bob.sync(&server, None, 0)["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = bob.post(&server, &room_path(&room_id, "leave"), json!({}));
+    assert_eq!(status, 200);
+    let left = bob.sync(&server, Some(&before_leave), 0);
+    assert!(left["rooms"]["leave"][&room_id].is_object(), "{left}");
     // Left, Bob still reads the history up to his leave; forgotten, he does not.
     assert_eq!(
         bob.get(&server, &room_path(&room_id, "messages?dir=b")).0,
@@ -277,6 +280,12 @@ fn forget_and_knock() {
     assert_eq!(
         (status, body["errcode"].as_str()),
         (403, Some("M_FORBIDDEN"))
+    );
+    // Nor does the sync from before the leave show the forgotten room.
+    let forgotten = bob.sync(&server, Some(&before_leave), 0);
+    assert!(
+        forgotten["rooms"]["leave"].get(&room_id).is_none(),
+        "{forgotten}"
     );
     // Rejoining makes the room readable again.
     bob.join(&server, &room_id);

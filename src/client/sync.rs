@@ -231,7 +231,16 @@ fn build(connection: &Connection, sync: &SyncRequest) -> Result<(Value, bool), S
                     invited_room(connection, &membership)?,
                 );
             }
-            "leave" | "ban" if changed_since && sync.since.is_some() => {
+            // Spec: c2s "Leaving rooms": a forgotten room leaves the sync too.
+            "leave" | "ban"
+                if changed_since
+                    && sync.since.is_some()
+                    && !crate::store::room_directory::is_forgotten(
+                        connection,
+                        &sync.user_id,
+                        membership.room_nid,
+                    )? =>
+            {
                 let section = left_room(connection, sync, &membership, &rules, now)?;
                 left.insert(membership.room_id.clone(), section);
             }
