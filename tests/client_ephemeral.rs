@@ -341,6 +341,15 @@ fn unread_counts_follow_push_rules_and_receipts() {
     let since = sync["next_batch"].as_str().unwrap().to_owned();
     let sync = bob.sync(&server, Some(&since), 5_000);
     assert_eq!(unread(&sync, &room_id), (0, 0));
+    // Sending a message counts as reading everything before it.
+    alice.send_text(&server, &room_id, "anyone?");
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+    let sync = bob.sync(&server, Some(&since), 5_000);
+    assert_eq!(unread(&sync, &room_id), (1, 0));
+    bob.send_text(&server, &room_id, "yes, me");
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+    let sync = bob.sync(&server, Some(&since), 5_000);
+    assert_eq!(unread(&sync, &room_id), (0, 0));
     // A private receipt clears too.
     let next = carol.send_text(&server, &room_id, "carol speaks");
     let since = sync["next_batch"].as_str().unwrap().to_owned();

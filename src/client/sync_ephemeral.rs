@@ -109,7 +109,8 @@ pub fn room_ephemeral(
 }
 
 /// `unread_notifications` of a joined room: the events after the user's read receipt (or
-/// after `joined_at` when they have none) that their push rules notify or highlight for.
+/// after `joined_at` when they have none) and after their own last event, that their push
+/// rules notify or highlight for.
 /// Counts are remembered in `cache`, so a sync evaluates only events new since the last.
 #[allow(clippy::too_many_arguments)]
 pub fn unread_notifications(
@@ -135,7 +136,7 @@ pub fn unread_notifications(
         highlights: 0,
     });
     if entry.counted_up_to < up_to {
-        let (notifications, highlights) = count(
+        let counted = count(
             connection,
             &user,
             room_nid,
@@ -143,8 +144,12 @@ pub fn unread_notifications(
             rules,
             (entry.counted_up_to, up_to),
         )?;
-        entry.notifications += notifications;
-        entry.highlights += highlights;
+        if counted.sent_own_event {
+            entry.notifications = 0;
+            entry.highlights = 0;
+        }
+        entry.notifications += counted.notifications;
+        entry.highlights += counted.highlights;
         entry.counted_up_to = up_to;
         with_counts(cache, |counts| counts.set(user_id, room_nid, entry));
     }
@@ -161,7 +166,17 @@ fn with_counts<T>(cache: &Mutex<UnreadCounts>, f: impl FnOnce(&mut UnreadCounts)
     }
 }
 
-/// Evaluates the push rules for the events of others in `(after, up_to]`.
+/// What counting a stretch of the timeline found.
+struct Counted {
+    notifications: i64,
+    highlights: i64,
+    /// The user sent an event in it: everything before that counts as read (spec: c2s
+    /// "Marking notifications as read": "either by using the API or by sending an event").
+    sent_own_event: bool,
+}
+
+/// Evaluates the push rules for the events of others in `(after, up_to]`, counting only
+/// those after the user's own last event there.
 fn count(
     connection: &Connection,
     user: &UserId,
@@ -169,11 +184,26 @@ fn count(
     room_id: &str,
     rules: &RoomRules,
     (after, up_to): (i64, i64),
-) -> Result<(i64, i64), StoreError> {
-    let unread = events::timeline(connection, room_nid, after, up_to, MAX_COUNTED, true)?;
-    let (mut notifications, mut highlights) = (0, 0);
-    if !unread.iter().any(|event| event.sender != user.as_str()) {
-        return Ok((0, 0));
+) -> Result<Counted, StoreError> {
+    let mut unread = events::timeline(connection, room_nid, after, up_to, MAX_COUNTED, true)?;
+    let sent_own_event = match unread
+        .iter()
+        .position(|event| event.sender == user.as_str())
+    {
+        // Newest first: keep only what came after the user's own newest event.
+        Some(own) => {
+            unread.truncate(own);
+            true
+        }
+        None => false,
+    };
+    let mut counted = Counted {
+        notifications: 0,
+        highlights: 0,
+        sent_own_event,
+    };
+    if unread.is_empty() {
+        return Ok(counted);
     }
     let ruleset = load_ruleset(connection, user)?;
     let power = RoomPower::load(connection, room_nid, rules)?;
@@ -186,7 +216,7 @@ fn count(
                     .cloned()
             })
             .and_then(|name| name.as_str().map(str::to_owned));
-    for stored in unread.iter().filter(|event| event.sender != user.as_str()) {
+    for stored in &unread {
         let Value::Object(event) = client_event(stored, room_id, rules, 0) else {
             continue;
         };
@@ -198,8 +228,8 @@ fn count(
             notification_power_levels: power.notifications(),
         };
         let outcome = evaluate(&ruleset, &event, &context);
-        notifications += i64::from(outcome.notify);
-        highlights += i64::from(outcome.notify && outcome.highlight);
+        counted.notifications += i64::from(outcome.notify);
+        counted.highlights += i64::from(outcome.notify && outcome.highlight);
     }
-    Ok((notifications, highlights))
+    Ok(counted)
 }
