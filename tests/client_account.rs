@@ -52,10 +52,12 @@ fn member_content(room: &Value, user_id: &str) -> Option<Value> {
     let find = |section: &str| {
         room[section]["events"]
             .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["type"] == "m.room.member" && e["state_key"] == user_id)
-            .last()
+            .and_then(|events| {
+                events
+                    .iter()
+                    .rev()
+                    .find(|e| e["type"] == "m.room.member" && e["state_key"] == user_id)
+            })
             .map(|e| e["content"].clone())
     };
     find("timeline").or_else(|| find("state"))

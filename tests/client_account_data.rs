@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use support::client::{encode, open_server, register};
 
-fn events_of<'a>(section: &'a Value) -> Vec<&'a Value> {
+fn events_of(section: &Value) -> Vec<&Value> {
     section["events"].as_array().into_iter().flatten().collect()
 }
 

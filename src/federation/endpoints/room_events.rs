@@ -132,7 +132,7 @@ async fn state_or_ids(server: &Server, request: Request, ids_only: bool) -> ApiR
                 }))
             } else {
                 Ok(json!({
-                    "pdus": state.iter().map(|pdu| without_unsigned(pdu)).collect::<Vec<_>>(),
+                    "pdus": state.iter().map(without_unsigned).collect::<Vec<_>>(),
                     "auth_chain": chain.iter().map(federation_pdu).collect::<Result<Vec<_>, _>>()?,
                 }))
             }
