@@ -203,16 +203,24 @@ fn the_outbound_client_signs_pools_and_backs_off() {
         assert!(client.backoff(&name("hearth.test")).is_none());
     });
     // Keep-alive: the three requests came over one connection (one peer port in the log).
-    let peers: Vec<String> = server
-        .log_lines()
-        .iter()
-        .filter(|line| line.contains("/_matrix/federation/v1/query/profile"))
-        .filter_map(|line| {
-            line.split_whitespace()
-                .find(|w| w.starts_with("127.0.0.1:"))
-                .map(str::to_owned)
-        })
-        .collect();
+    // The log is read from the server's stderr by another thread: wait for the lines.
+    let profile_peers = || -> Vec<String> {
+        server
+            .log_lines()
+            .iter()
+            .filter(|line| line.contains("/_matrix/federation/v1/query/profile"))
+            .filter_map(|line| {
+                line.split_whitespace()
+                    .find(|w| w.starts_with("127.0.0.1:"))
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while profile_peers().len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let peers = profile_peers();
     assert_eq!(peers.len(), 3, "{:?}", server.log_lines());
     assert!(peers.iter().all(|peer| peer == &peers[0]), "{peers:?}");
 

@@ -269,12 +269,7 @@ fn a_renewed_certificate_is_picked_up_without_restart() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(
-        server
-            .log_lines()
-            .iter()
-            .any(|line| line.contains("reloaded TLS certificate"))
-    );
+    assert!(server.wait_for_log("reloaded TLS certificate"));
 }
 
 trait CertificateProbe {
@@ -295,7 +290,7 @@ fn one_log_line_per_request_with_status() {
     let server = plain_server("");
     server.request("GET", "/_matrix/client/versions", b"");
     server.request("GET", "/nope", b"");
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(server.wait_for_log("GET /nope 404"));
     let lines = server.log_lines();
     assert!(
         lines

@@ -172,6 +172,21 @@ impl TestServer {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (up to 5 s) until a log line contains `needle`: the log is read from the
+    /// server's stderr by another thread, a little after the server wrote it.
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.log_lines().iter().any(|line| line.contains(needle)) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// One request on a new connection.
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> HttpResponse {
         let mut connection = self.connect();
