@@ -2,19 +2,20 @@
 //! server (offering every room version hearth supports), sign the template, `send_join`,
 //! then check and store the answer's state and auth chain (`rooms::ingest`).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::api::Method;
 use crate::federation::client::path::encode as encode_path;
 use crate::federation::event_keys::fetch_event_keys;
+use crate::federation::template::sign_membership_template;
 use crate::proto::errcode::{ErrCode, MatrixError};
-use crate::proto::hashes::{event_id_for, hash_and_sign_event};
+use crate::proto::hashes::event_id_for;
 use crate::proto::id::{RoomAliasId, RoomId, ServerName, UserId};
 use crate::proto::pdu::Pdu;
-use crate::proto::room_version::{EventIdFormat, RoomRules};
+use crate::proto::room_version::RoomRules;
 use crate::rooms::RoomError;
 use crate::rooms::ingest::ingest_send_join;
-use crate::server::{Server, now_ms};
+use crate::server::Server;
 
 /// Resolves a remote alias through its server's `query/directory`: (room ID, servers).
 pub async fn resolve_alias(
@@ -134,42 +135,8 @@ async fn join_via(
             format!("room version {version} is not supported"),
         )
     })?;
-    let mut event: Map<String, Value> = template
-        .get("event")
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| {
-        MatrixError::new(502, ErrCode::Unknown, "make_join answered no event")
-    })?;
-    if event.get("sender").and_then(Value::as_str) != Some(user.as_str())
-        || event.get("state_key").and_then(Value::as_str) != Some(user.as_str())
-        || event.get("type").and_then(Value::as_str) != Some("m.room.member")
-    {
-        return Err(MatrixError::new(
-            502,
-            ErrCode::Unknown,
-            "make_join answered a template for someone else",
-        ));
-    }
-    for field in ["signatures", "hashes", "unsigned"] {
-        event.remove(field);
-    }
-    event.insert("origin_server_ts".into(), json!(now_ms()));
-    if rules.event_id_format == EventIdFormat::Explicit {
-        let mut random = [0u8; 12];
-        getrandom::fill(&mut random)
-            .map_err(|_| MatrixError::new(500, ErrCode::Unknown, "no randomness"))?;
-        let id: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        event.insert(
-            "event_id".into(),
-            json!(format!("${id}:{}", server.server_name())),
-        );
-    }
-    hash_and_sign_event(&rules, &mut event, &server.name, &server.signing_key).map_err(|e| {
-        MatrixError::new(502, ErrCode::Unknown, format!("cannot sign the join: {e}"))
-    })?;
-    let event_id = event_id_for(&rules, &event)
-        .map_err(|e| MatrixError::new(502, ErrCode::Unknown, e.to_string()))?;
+    let (event_id, event) = sign_membership_template(server, &rules, user, &template)
+        .map_err(|why| MatrixError::new(502, ErrCode::Unknown, format!("make_join: {why}")))?;
     let path = format!(
         "/_matrix/federation/v2/send_join/{}/{}",
         encode_path(room_id.as_str()),

@@ -2,16 +2,16 @@
 //! server: `make_leave`, sign, v2 `send_leave` (spec: s2s "Leaving Rooms (Rejecting Invites)").
 //! The leave is kept as an outlier that ends the user's membership here.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::api::Method;
 use crate::federation::client::path::encode as encode_path;
+use crate::federation::template::sign_membership_template;
 use crate::proto::errcode::{ErrCode, MatrixError};
-use crate::proto::hashes::{event_id_for, hash_and_sign_event};
 use crate::proto::id::{RoomId, ServerName, UserId};
-use crate::proto::room_version::{EventIdFormat, RoomRules};
-use crate::server::{Server, now_ms};
-use crate::store::events::{self, NewEvent};
+use crate::proto::room_version::RoomRules;
+use crate::rooms::remote::store_outlier_membership;
+use crate::server::Server;
 
 pub async fn leave_remote(
     server: &Server,
@@ -65,33 +65,8 @@ async fn leave_via(
             format!("room version {version}"),
         )
     })?;
-    let mut event: Map<String, Value> =
-        template
-            .get("event")
-            .and_then(Value::as_object)
-            .cloned()
-            .ok_or_else(|| failed("make_leave answered no event".into()))?;
-    if event.get("state_key").and_then(Value::as_str) != Some(user.as_str()) {
-        return Err(failed(
-            "make_leave answered a template for someone else".into(),
-        ));
-    }
-    for field in ["signatures", "hashes", "unsigned"] {
-        event.remove(field);
-    }
-    event.insert("origin_server_ts".into(), json!(now_ms()));
-    if rules.event_id_format == EventIdFormat::Explicit {
-        let mut random = [0u8; 12];
-        getrandom::fill(&mut random).map_err(|_| failed("no randomness".into()))?;
-        let id: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        event.insert(
-            "event_id".into(),
-            json!(format!("${id}:{}", server.server_name())),
-        );
-    }
-    hash_and_sign_event(&rules, &mut event, &server.name, &server.signing_key)
-        .map_err(|e| failed(e.to_string()))?;
-    let event_id = event_id_for(&rules, &event).map_err(|e| failed(e.to_string()))?;
+    let (event_id, event) = sign_membership_template(server, &rules, user, &template)
+        .map_err(|why| failed(format!("make_leave: {why}")))?;
     let path = format!(
         "/_matrix/federation/v2/send_leave/{}/{}",
         encode_path(room_id.as_str()),
@@ -111,47 +86,12 @@ async fn leave_via(
     if status != 200 {
         return Err(failed(format!("send_leave answered {status}: {answer}")));
     }
-    let (room_id_text, user_text) = (room_id.as_str().to_owned(), user.as_str().to_owned());
+    let room_id_text = room_id.as_str().to_owned();
     let version = rules.version;
     server
         .store
         .write(move |transaction| {
-            let room_nid = match events::room_by_id(transaction, &room_id_text)? {
-                Some(room) => room.room_nid,
-                None => events::insert_room(transaction, &room_id_text, version)?,
-            };
-            let stream_ordering = events::next_stream_ordering(transaction)?;
-            let text = Value::Object(event.clone()).to_string();
-            let event_nid = events::insert_event(
-                transaction,
-                &NewEvent {
-                    event_id: &event_id,
-                    room_nid,
-                    kind: "m.room.member",
-                    state_key: Some(&user_text),
-                    sender: &user_text,
-                    origin_server_ts: event
-                        .get("origin_server_ts")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0),
-                    depth: event.get("depth").and_then(Value::as_i64).unwrap_or(0),
-                    stream_ordering: Some(stream_ordering),
-                    pdu: &text,
-                    rejected: false,
-                    soft_failed: false,
-                    outlier: true,
-                    state_group_before: None,
-                    state_group_after: None,
-                },
-            )?;
-            events::set_membership(
-                transaction,
-                &user_text,
-                room_nid,
-                "leave",
-                event_nid,
-                stream_ordering,
-            )
+            store_outlier_membership(transaction, &room_id_text, version, &event_id, &event)
         })
         .await
         .map_err(|e| {

@@ -15,6 +15,7 @@ pub mod leave;
 pub mod resolve;
 pub mod sender;
 mod service;
+pub mod template;
 
 pub use error::FedError;
 pub use service::Federation;

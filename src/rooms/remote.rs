@@ -12,7 +12,7 @@ use crate::proto::auth;
 use crate::proto::id::UserId;
 use crate::proto::pdu::Pdu;
 use crate::store::events::{self, StoredEvent, StoredRoom};
-use crate::store::{Connection, state};
+use crate::store::{Connection, StoreError, state};
 
 /// An unsigned membership event for `user_id` at the room's current extremities, after
 /// checking that the rules would allow it (spec: s2s `make_join` / `make_leave` / `make_knock`).
@@ -100,4 +100,61 @@ pub fn federation_pdu(stored: &StoredEvent) -> Result<Value, RoomError> {
     let mut pdu = stored_to_pdu(stored)?.into_json();
     pdu.remove("unsigned");
     Ok(Value::Object(pdu))
+}
+
+/// Keeps a membership event of a room this server is not in (an invite from another
+/// server, or our leave through a resident server) as an outlier with a stream position,
+/// so that it ends or starts the user's membership here and shows in their sync. Creates
+/// the room row on first sight. Returns the room's numeric id.
+pub fn store_outlier_membership(
+    transaction: &Connection,
+    room_id: &str,
+    room_version: &str,
+    event_id: &str,
+    event: &Map<String, Value>,
+) -> Result<i64, StoreError> {
+    let field = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default();
+    let (target, sender) = (field("state_key"), field("sender"));
+    let membership = event
+        .get("content")
+        .and_then(|content| content.get("membership"))
+        .and_then(Value::as_str)
+        .unwrap_or("leave");
+    let room_nid = match events::room_by_id(transaction, room_id)? {
+        Some(room) => room.room_nid,
+        None => events::insert_room(transaction, room_id, room_version)?,
+    };
+    let stream_ordering = events::next_stream_ordering(transaction)?;
+    let text = Value::Object(event.clone()).to_string();
+    let event_nid = events::insert_event(
+        transaction,
+        &events::NewEvent {
+            event_id,
+            room_nid,
+            kind: "m.room.member",
+            state_key: Some(target),
+            sender,
+            origin_server_ts: event
+                .get("origin_server_ts")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            depth: event.get("depth").and_then(Value::as_i64).unwrap_or(0),
+            stream_ordering: Some(stream_ordering),
+            pdu: &text,
+            rejected: false,
+            soft_failed: false,
+            outlier: true,
+            state_group_before: None,
+            state_group_after: None,
+        },
+    )?;
+    events::set_membership(
+        transaction,
+        target,
+        room_nid,
+        membership,
+        event_nid,
+        stream_ordering,
+    )?;
+    Ok(room_nid)
 }

@@ -13,8 +13,9 @@ use crate::proto::hashes::{event_id_for, sign_event};
 use crate::proto::id::{ServerName, UserId};
 use crate::proto::room_version::RoomRules;
 use crate::rooms::receive::{Received, checked_pdu};
+use crate::rooms::remote::store_outlier_membership;
 use crate::server::Server;
-use crate::store::events::{self, NewEvent};
+use crate::store::events;
 use crate::store::users;
 
 pub async fn invite_v2(server: &Server, request: Request) -> ApiResult {
@@ -152,60 +153,21 @@ async fn invite(
     server
         .store
         .write(move |transaction| {
-            let room_nid = match events::room_by_id(transaction, &room_id_text)? {
-                // A room we are in: the invite arrives in a transaction like any event.
-                Some(room)
-                    if events::server_has_joined_member(transaction, room.room_nid, &our_name)? =>
-                {
-                    return Ok(());
-                }
-                Some(room) => room.room_nid,
-                None => events::insert_room(transaction, &room_id_text, version)?,
-            };
+            // A room we are in: the invite arrives in a transaction like any event.
+            if let Some(room) = events::room_by_id(transaction, &room_id_text)?
+                && events::server_has_joined_member(transaction, room.room_nid, &our_name)?
+            {
+                return Ok(());
+            }
             if events::event_by_id(transaction, &event_id)?.is_some() {
                 return Ok(());
             }
-            let stream_ordering = events::next_stream_ordering(transaction)?;
-            let text = Value::Object(stored_event.clone()).to_string();
-            let get = |name: &str| {
-                stored_event
-                    .get(name)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let event_nid = events::insert_event(
+            let room_nid = store_outlier_membership(
                 transaction,
-                &NewEvent {
-                    event_id: &event_id,
-                    room_nid,
-                    kind: "m.room.member",
-                    state_key: Some(&invitee_text),
-                    sender: &get("sender"),
-                    origin_server_ts: stored_event
-                        .get("origin_server_ts")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0),
-                    depth: stored_event
-                        .get("depth")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0),
-                    stream_ordering: Some(stream_ordering),
-                    pdu: &text,
-                    rejected: false,
-                    soft_failed: false,
-                    outlier: true,
-                    state_group_before: None,
-                    state_group_after: None,
-                },
-            )?;
-            events::set_membership(
-                transaction,
-                &invitee_text,
-                room_nid,
-                "invite",
-                event_nid,
-                stream_ordering,
+                &room_id_text,
+                version,
+                &event_id,
+                &stored_event,
             )?;
             events::set_invite_room_state(transaction, &invitee_text, room_nid, &stripped_text)?;
             Ok(())
