@@ -135,3 +135,30 @@ pub fn internal(error: &crate::store::StoreError) -> MatrixError {
     crate::error!("client API: {error}");
     MatrixError::new(500, ErrCode::Unknown, "internal error")
 }
+
+/// Logs `user_id` in on the device the login or registration body names (or a new one),
+/// answering as both endpoints do: user ID, access token, device ID, server name.
+pub async fn start_session(
+    server: &Server,
+    user_id: &UserId,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<crate::api::Response, MatrixError> {
+    let text = |name: &str| {
+        body.get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let (device_id, access_token) = issue_token(
+        server,
+        user_id,
+        text("device_id"),
+        text("initial_device_display_name"),
+    )
+    .await?;
+    Ok(crate::api::Response::ok(&serde_json::json!({
+        "user_id": user_id.as_str(),
+        "access_token": access_token,
+        "device_id": device_id,
+        "home_server": server.server_name(),
+    })))
+}

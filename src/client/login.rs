@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::auth::{self, authenticate, internal, issue_token};
+use super::auth::{self, authenticate, internal, start_session};
 use super::password::verify_password;
 use super::rate_limit;
 use crate::api::{ApiResult, Request, Response};
@@ -65,21 +65,7 @@ pub async fn login(server: &Server, request: Request) -> ApiResult {
     if !matches {
         return Err(forbidden());
     }
-    let device_id = body
-        .get("device_id")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let display_name = body
-        .get("initial_device_display_name")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let (device_id, access_token) = issue_token(server, &user_id, device_id, display_name).await?;
-    Ok(Response::ok(&json!({
-        "user_id": user_id.as_str(),
-        "access_token": access_token,
-        "device_id": device_id,
-        "home_server": server.server_name(),
-    })))
+    start_session(server, &user_id, &body).await
 }
 
 /// `@alice:server`, or a bare localpart of this server; `None` for other servers' users.

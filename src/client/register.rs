@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::auth::{internal, issue_token, random_text};
+use super::auth::{internal, random_text, start_session};
 use super::password::hash_password;
 use super::rate_limit;
 use crate::api::{ApiResult, Request, Response};
@@ -110,21 +110,7 @@ pub async fn register(server: &Server, request: Request) -> ApiResult {
     if body.get("inhibit_login").and_then(Value::as_bool) == Some(true) {
         return Ok(Response::ok(&json!({ "user_id": user_id.as_str() })));
     }
-    let device_id = body
-        .get("device_id")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let display_name = body
-        .get("initial_device_display_name")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let (device_id, access_token) = issue_token(server, &user_id, device_id, display_name).await?;
-    Ok(Response::ok(&json!({
-        "user_id": user_id.as_str(),
-        "access_token": access_token,
-        "device_id": device_id,
-        "home_server": server.server_name(),
-    })))
+    start_session(server, &user_id, &body).await
 }
 
 pub async fn available(server: &Server, request: Request) -> ApiResult {
