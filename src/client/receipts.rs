@@ -96,14 +96,24 @@ async fn record(
     room_id: String,
     markers: Vec<Marker>,
 ) -> Result<(), MatrixError> {
-    let user = user.clone();
+    let public: Vec<(String, String)> = markers
+        .iter()
+        .filter(|marker| marker.kind == READ)
+        .map(|marker| (marker.event_id.clone(), marker.thread_id.clone()))
+        .collect();
+    let (job_user, job_room_id) = (user.clone(), room_id.clone());
     let outcome = server
         .store
-        .write(move |transaction| write_markers(transaction, &user, &room_id, &markers))
+        .write(move |transaction| write_markers(transaction, &job_user, &job_room_id, &markers))
         .await
         .map_err(|e| internal(&e))?;
     outcome?;
     server.notifier.notify();
+    // Public read receipts go to the room's other servers; private ones and m.fully_read stay here.
+    for (event_id, thread_id) in public {
+        crate::federation::edus::send_read_receipt(server, &room_id, user, &event_id, &thread_id)
+            .await;
+    }
     Ok(())
 }
 

@@ -74,6 +74,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
     });
     if changed {
         server.notifier.notify();
+        crate::federation::edus::send_typing(server, &room_id, &requester.user_id, typing).await;
     }
     Ok(Response::ok(&json!({})))
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod check;
 pub mod client;
 pub mod dns;
+pub mod edus;
 pub mod endpoints;
 mod error;
 pub mod event_keys;

@@ -265,3 +265,67 @@ def test_delegation_both_ways_srv_synapse_and_well_known_hearth(synapse_srv, hea
         r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/k1", {"msgtype": "m.text", "body": "hello from kim"}, headers=auth(kim))
         assert r.status == 200, r
         wait_for("kim's message on hearth", lambda: "hello from kim" in bodies(hearth, lee, room_id), logs=lambda: hearth_lines(hearth, "send"))
+
+
+class Ephemeral:
+    """A client's view of a room's ephemeral events through incremental syncs (Synapse sends
+    typing and receipts only as changes since a token)."""
+
+    def __init__(self, requester, token: str, room_id: str):
+        self.requester, self.token, self.room_id = requester, token, room_id
+        r = requester.request("GET", "/_matrix/client/v3/sync?timeout=0", headers=auth(token))
+        assert r.status == 200, r
+        self.since = r.json()["next_batch"]
+        self.seen: list = self._events(r.json())
+
+    def _events(self, body) -> list:
+        # Synapse leaves out empty sections.
+        room = body.get("rooms", {}).get("join", {}).get(self.room_id, {})
+        return room.get("ephemeral", {}).get("events", [])
+
+    def poll(self) -> list:
+        r = self.requester.request("GET", f"/_matrix/client/v3/sync?timeout=500&since={quote(self.since)}", headers=auth(self.token))
+        assert r.status == 200, r
+        self.since = r.json()["next_batch"]
+        self.seen += self._events(r.json())
+        return self.seen
+
+    def typers(self) -> list:
+        return [u for e in self.poll() if e["type"] == "m.typing" for u in e["content"]["user_ids"]]
+
+    def readers(self, event_id: str) -> list:
+        return [u for e in self.poll() if e["type"] == "m.receipt" for u in e["content"].get(event_id, {}).get("m.read", {})]
+
+
+def test_typing_and_read_receipts_cross_both_ways(synapse, hearth_direct):
+    hearth = hearth_direct
+    mia = hearth_token(hearth, "mia")
+    ned = synapse_token(synapse, "ned")
+    r = hearth.request("POST", "/_matrix/client/v3/createRoom", {"preset": "public_chat", "room_alias_name": "chatter"}, headers=auth(mia))
+    assert r.status == 200, r
+    room_id = r.json()["room_id"]
+    r = synapse.request("POST", f"/_matrix/client/v3/join/{quote('#chatter:direct.test')}", {}, headers=auth(ned))
+    assert r.status == 200, r
+
+    on_synapse, on_hearth = Ephemeral(synapse, ned, room_id), Ephemeral(hearth, mia, room_id)
+    # Typing: hearth → Synapse, then Synapse → hearth.
+    r = hearth.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/typing/{quote('@mia:direct.test')}", {"typing": True, "timeout": 30000}, headers=auth(mia))
+    assert r.status == 200, r
+    wait_for("mia typing on Synapse", lambda: "@mia:direct.test" in on_synapse.typers())
+    r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/typing/{quote('@ned:syn.test')}", {"typing": True, "timeout": 30000}, headers=auth(ned))
+    assert r.status == 200, r
+    wait_for("ned typing on hearth", lambda: "@ned:syn.test" in on_hearth.typers(), logs=lambda: hearth_lines(hearth, "send"))
+
+    # Read receipts: each reads the other's message.
+    r = hearth.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/m1", {"msgtype": "m.text", "body": "read me"}, headers=auth(mia))
+    mia_event = r.json()["event_id"]
+    r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/n1", {"msgtype": "m.text", "body": "and me"}, headers=auth(ned))
+    ned_event = r.json()["event_id"]
+    wait_for("ned's message on hearth", lambda: "and me" in bodies(hearth, mia, room_id))
+    wait_for("mia's message on Synapse", lambda: "read me" in bodies(synapse, ned, room_id))
+    r = synapse.request("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/receipt/m.read/{quote(mia_event)}", {}, headers=auth(ned))
+    assert r.status == 200, r
+    wait_for("ned's receipt on hearth", lambda: "@ned:syn.test" in on_hearth.readers(mia_event))
+    r = hearth.request("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/receipt/m.read/{quote(ned_event)}", {}, headers=auth(mia))
+    assert r.status == 200, r
+    wait_for("mia's receipt on Synapse", lambda: "@mia:direct.test" in on_synapse.readers(ned_event), logs=lambda: synapse.log_about("m.receipt"))

@@ -68,12 +68,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
             results.insert(event_id, result);
         }
     }
-    for edu in &edus {
-        crate::debug!(
-            "EDU from {origin}: {}",
-            edu.get("edu_type").and_then(Value::as_str).unwrap_or("?")
-        );
-    }
+    crate::federation::edus::receive_edus(server, &origin, &edus).await;
     let response = json!({ "pdus": results });
     let (origin_text, stored) = (origin.as_str().to_owned(), response.clone());
     server
