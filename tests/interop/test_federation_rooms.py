@@ -329,3 +329,49 @@ def test_typing_and_read_receipts_cross_both_ways(synapse, hearth_direct):
     r = hearth.request("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/receipt/m.read/{quote(ned_event)}", {}, headers=auth(mia))
     assert r.status == 200, r
     wait_for("mia's receipt on Synapse", lambda: "@mia:direct.test" in on_synapse.readers(ned_event), logs=lambda: synapse.log_about("m.receipt"))
+
+
+def test_leave_kick_and_ban_are_seen_on_both_sides(synapse, hearth_direct):
+    hearth = hearth_direct
+    olga = hearth_token(hearth, "olga")
+    pete, quin = synapse_token(synapse, "pete"), synapse_token(synapse, "quin")
+    r = hearth.request("POST", "/_matrix/client/v3/createRoom", {"preset": "public_chat", "room_alias_name": "court"}, headers=auth(olga))
+    assert r.status == 200, r
+    room_id = r.json()["room_id"]
+    for token in (pete, quin):
+        r = synapse.request("POST", f"/_matrix/client/v3/join/{quote('#court:direct.test')}", {}, headers=auth(token))
+        assert r.status == 200, r
+
+    def on_hearth(user_id):
+        r = hearth.request("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote(user_id)}", headers=auth(olga))
+        return r.json().get("membership") if r.status == 200 else None
+
+    def on_synapse(token, user_id):
+        r = synapse.request("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote(user_id)}", headers=auth(token))
+        return r.json().get("membership") if r.status == 200 else None
+
+    wait_for("both joined on hearth", lambda: on_hearth("@pete:syn.test") == "join" and on_hearth("@quin:syn.test") == "join")
+    # hearth's admin kicks pete and bans quin; Synapse sees both.
+    r = hearth.request("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/kick", {"user_id": "@pete:syn.test", "reason": "test"}, headers=auth(olga))
+    assert r.status == 200, r
+    r = hearth.request("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/ban", {"user_id": "@quin:syn.test"}, headers=auth(olga))
+    assert r.status == 200, r
+    # Synapse applies both: the kicked and the banned user see the room in their sync's leave section.
+    def joined_rooms(token):
+        r = synapse.request("GET", "/_matrix/client/v3/joined_rooms", headers=auth(token))
+        return r.json().get("joined_rooms", []) if r.status == 200 else []
+
+    wait_for("quin's ban applied on Synapse", lambda: room_id not in joined_rooms(quin))
+    wait_for("pete's kick applied on Synapse", lambda: room_id not in joined_rooms(pete))
+    # pete rejoins and leaves by himself; hearth sees the leave.
+    r = synapse.request("POST", f"/_matrix/client/v3/join/{quote(room_id)}?server_name=direct.test", {}, headers=auth(pete))
+    assert r.status == 200, r
+    wait_for("pete back on hearth", lambda: on_hearth("@pete:syn.test") == "join")
+    r = synapse.request("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/leave", {}, headers=auth(pete))
+    assert r.status == 200, r
+    wait_for("pete's leave on hearth", lambda: on_hearth("@pete:syn.test") == "leave")
+    assert on_hearth("@quin:syn.test") == "ban"
+    # The banned user cannot come back.
+    r = synapse.request("POST", f"/_matrix/client/v3/join/{quote(room_id)}?server_name=direct.test", {}, headers=auth(quin))
+    assert r.status == 403, r
+
