@@ -6,29 +6,7 @@ mod support;
 
 use serde_json::{Value, json};
 
-use support::client::{User, call, encode, open_server, register};
-
-fn login(
-    server: &support::TestServer,
-    localpart: &str,
-    password: &str,
-    device_id: &str,
-) -> (u16, Value) {
-    let body = json!({
-        "type": "m.login.password",
-        "identifier": { "type": "m.id.user", "user": localpart },
-        "password": password,
-        "device_id": device_id,
-        "initial_device_display_name": format!("{device_id} device"),
-    });
-    call(
-        server,
-        None,
-        "POST",
-        "/_matrix/client/v3/login",
-        Some(&body),
-    )
-}
+use support::client::{User, call, encode, login, open_server, register};
 
 fn logged_in(server: &support::TestServer, user: &User, password: &str, device_id: &str) -> User {
     let localpart = user

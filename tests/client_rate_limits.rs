@@ -3,31 +3,9 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use support::client::{call, open_server, register};
-
-fn login(
-    server: &support::TestServer,
-    localpart: &str,
-    password: &str,
-    device_id: &str,
-) -> (u16, Value) {
-    let body = json!({
-        "type": "m.login.password",
-        "identifier": { "type": "m.id.user", "user": localpart },
-        "password": password,
-        "device_id": device_id,
-        "initial_device_display_name": format!("{device_id} device"),
-    });
-    call(
-        server,
-        None,
-        "POST",
-        "/_matrix/client/v3/login",
-        Some(&body),
-    )
-}
+use support::client::{call, login, open_server, register};
 
 #[test]
 fn login_is_rate_limited_per_address() {

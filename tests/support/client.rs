@@ -146,3 +146,26 @@ pub fn encode(segment: &str) -> String {
     }
     out
 }
+
+/// `POST /login` with a password for `localpart` on the device `device_id`: (status, body).
+pub fn login(
+    server: &TestServer,
+    localpart: &str,
+    password: &str,
+    device_id: &str,
+) -> (u16, Value) {
+    let body = serde_json::json!({
+        "type": "m.login.password",
+        "identifier": { "type": "m.id.user", "user": localpart },
+        "password": password,
+        "device_id": device_id,
+        "initial_device_display_name": format!("{device_id} device"),
+    });
+    call(
+        server,
+        None,
+        "POST",
+        "/_matrix/client/v3/login",
+        Some(&body),
+    )
+}
