@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::api::Method;
 use crate::federation::client::path::encode as encode_path;
 use crate::federation::event_keys::fetch_event_keys;
-use crate::federation::template::sign_membership_template;
+use crate::federation::template::{Handshake, membership_handshake, unreachable};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::hashes::event_id_for;
 use crate::proto::id::{RoomAliasId, RoomId, ServerName, UserId};
@@ -110,52 +110,12 @@ async fn join_via(
         .map(|r| format!("ver={}", r.version))
         .collect::<Vec<_>>()
         .join("&");
-    let path = format!(
-        "/_matrix/federation/v1/make_join/{}/{}?{versions}",
-        encode_path(room_id.as_str()),
-        encode_path(user.as_str())
-    );
-    let (status, template) = server
-        .federation
-        .client
-        .request(resident, Method::Get, &path, None)
-        .await
-        .map_err(|e| unreachable(resident, &e.to_string()))?;
-    if status != 200 {
-        return Err(remote_refusal("make_join", status, &template));
-    }
-    let version = template
-        .get("room_version")
-        .and_then(Value::as_str)
-        .unwrap_or("1");
-    let rules = RoomRules::for_version(version).ok_or_else(|| {
-        MatrixError::new(
-            400,
-            ErrCode::UnsupportedRoomVersion,
-            format!("room version {version} is not supported"),
-        )
-    })?;
-    let (event_id, event) = sign_membership_template(server, &rules, user, &template)
-        .map_err(|why| MatrixError::new(502, ErrCode::Unknown, format!("make_join: {why}")))?;
-    let path = format!(
-        "/_matrix/federation/v2/send_join/{}/{}",
-        encode_path(room_id.as_str()),
-        encode_path(&event_id)
-    );
-    let (status, answer) = server
-        .federation
-        .client
-        .request(
-            resident,
-            Method::Put,
-            &path,
-            Some(&Value::Object(event.clone())),
-        )
-        .await
-        .map_err(|e| unreachable(resident, &e.to_string()))?;
-    if status != 200 {
-        return Err(remote_refusal("send_join", status, &answer));
-    }
+    let Handshake {
+        rules,
+        event_id,
+        event,
+        answer,
+    } = membership_handshake(server, resident, room_id, user, "join", &versions).await?;
     // A restricted join comes back signed by the resident server too: use that copy.
     let join_json = match answer.get("event").and_then(Value::as_object) {
         Some(signed) if event_id_for(&rules, signed).ok().as_deref() == Some(event_id.as_str()) => {
@@ -204,24 +164,4 @@ async fn join_via(
     server.notifier.notify();
     crate::info!("{user} joined {room_id} via {resident}: {count} state events, {joined} left out");
     Ok(event_id)
-}
-
-fn unreachable(server_name: &ServerName, why: &str) -> MatrixError {
-    MatrixError::new(
-        502,
-        ErrCode::Unknown,
-        format!("cannot reach {server_name}: {why}"),
-    )
-}
-
-fn remote_refusal(step: &str, status: u16, body: &Value) -> MatrixError {
-    let errcode = body.get("errcode").and_then(Value::as_str).unwrap_or("?");
-    let error = body.get("error").and_then(Value::as_str).unwrap_or("");
-    let status = if status == 403 { 403 } else { 502 };
-    let code = if status == 403 {
-        ErrCode::Forbidden
-    } else {
-        ErrCode::Unknown
-    };
-    MatrixError::new(status, code, format!("{step} refused: {errcode} {error}"))
 }

@@ -2,14 +2,9 @@
 //! server: `make_leave`, sign, v2 `send_leave` (spec: s2s "Leaving Rooms (Rejecting Invites)").
 //! The leave is kept as an outlier that ends the user's membership here.
 
-use serde_json::Value;
-
-use crate::api::Method;
-use crate::federation::client::path::encode as encode_path;
-use crate::federation::template::sign_membership_template;
+use crate::federation::template::{Handshake, membership_handshake};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::id::{RoomId, ServerName, UserId};
-use crate::proto::room_version::RoomRules;
 use crate::rooms::remote::store_outlier_membership;
 use crate::server::Server;
 
@@ -39,53 +34,12 @@ async fn leave_via(
     room_id: &RoomId,
     resident: &ServerName,
 ) -> Result<(), MatrixError> {
-    let path = format!(
-        "/_matrix/federation/v1/make_leave/{}/{}",
-        encode_path(room_id.as_str()),
-        encode_path(user.as_str())
-    );
-    let failed = |why: String| MatrixError::new(502, ErrCode::Unknown, why);
-    let (status, template) = server
-        .federation
-        .client
-        .request(resident, Method::Get, &path, None)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    if status != 200 {
-        return Err(failed(format!("make_leave answered {status}: {template}")));
-    }
-    let version = template
-        .get("room_version")
-        .and_then(Value::as_str)
-        .unwrap_or("1");
-    let rules = RoomRules::for_version(version).ok_or_else(|| {
-        MatrixError::new(
-            400,
-            ErrCode::UnsupportedRoomVersion,
-            format!("room version {version}"),
-        )
-    })?;
-    let (event_id, event) = sign_membership_template(server, &rules, user, &template)
-        .map_err(|why| failed(format!("make_leave: {why}")))?;
-    let path = format!(
-        "/_matrix/federation/v2/send_leave/{}/{}",
-        encode_path(room_id.as_str()),
-        encode_path(&event_id)
-    );
-    let (status, answer) = server
-        .federation
-        .client
-        .request(
-            resident,
-            Method::Put,
-            &path,
-            Some(&Value::Object(event.clone())),
-        )
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    if status != 200 {
-        return Err(failed(format!("send_leave answered {status}: {answer}")));
-    }
+    let Handshake {
+        rules,
+        event_id,
+        event,
+        ..
+    } = membership_handshake(server, resident, room_id, user, "leave", "").await?;
     let room_id_text = room_id.as_str().to_owned();
     let version = rules.version;
     server

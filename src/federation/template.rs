@@ -1,17 +1,125 @@
-//! Membership templates from `make_join` / `make_leave`, turned into events this server
-//! signs: the resident server built them, we stamp, hash and sign them (spec: s2s
-//! "Joining Rooms" and "Leaving Rooms").
+//! The membership handshake with a resident server (spec: s2s "Joining Rooms" and
+//! "Leaving Rooms"): `make_join`/`make_leave` gives a template, we stamp, hash and sign it,
+//! and `send_join`/`send_leave` (v2) delivers it.
 
 use serde_json::{Map, Value, json};
 
+use crate::api::Method;
+use crate::federation::client::path::encode as encode_path;
+use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::hashes::{event_id_for, hash_and_sign_event};
-use crate::proto::id::UserId;
+use crate::proto::id::{RoomId, ServerName, UserId};
 use crate::proto::room_version::{EventIdFormat, RoomRules};
 use crate::server::{Server, now_ms};
 
+/// What a completed handshake leaves: the room's rules, our signed event and its ID, and
+/// the resident server's answer to the send.
+pub struct Handshake {
+    pub rules: RoomRules,
+    pub event_id: String,
+    pub event: Map<String, Value>,
+    pub answer: Value,
+}
+
+/// `make_<membership>` (with `make_query`, e.g. the `ver=` list of a join), sign, then v2
+/// `send_<membership>` to `resident`. A 403 of the resident stays a 403; anything else that
+/// goes wrong is a 502 naming the step.
+pub async fn membership_handshake(
+    server: &Server,
+    resident: &ServerName,
+    room_id: &RoomId,
+    user: &UserId,
+    membership: &str,
+    make_query: &str,
+) -> Result<Handshake, MatrixError> {
+    let separator = if make_query.is_empty() { "" } else { "?" };
+    let path = format!(
+        "/_matrix/federation/v1/make_{membership}/{}/{}{separator}{make_query}",
+        encode_path(room_id.as_str()),
+        encode_path(user.as_str())
+    );
+    let (status, template) = server
+        .federation
+        .client
+        .request(resident, Method::Get, &path, None)
+        .await
+        .map_err(|e| unreachable(resident, &e.to_string()))?;
+    if status != 200 {
+        return Err(remote_refusal(
+            &format!("make_{membership}"),
+            status,
+            &template,
+        ));
+    }
+    let version = template
+        .get("room_version")
+        .and_then(Value::as_str)
+        .unwrap_or("1");
+    let rules = RoomRules::for_version(version).ok_or_else(|| {
+        MatrixError::new(
+            400,
+            ErrCode::UnsupportedRoomVersion,
+            format!("room version {version} is not supported"),
+        )
+    })?;
+    let (event_id, event) =
+        sign_membership_template(server, &rules, user, &template).map_err(|why| {
+            MatrixError::new(502, ErrCode::Unknown, format!("make_{membership}: {why}"))
+        })?;
+    let path = format!(
+        "/_matrix/federation/v2/send_{membership}/{}/{}",
+        encode_path(room_id.as_str()),
+        encode_path(&event_id)
+    );
+    let (status, answer) = server
+        .federation
+        .client
+        .request(
+            resident,
+            Method::Put,
+            &path,
+            Some(&Value::Object(event.clone())),
+        )
+        .await
+        .map_err(|e| unreachable(resident, &e.to_string()))?;
+    if status != 200 {
+        return Err(remote_refusal(
+            &format!("send_{membership}"),
+            status,
+            &answer,
+        ));
+    }
+    Ok(Handshake {
+        rules,
+        event_id,
+        event,
+        answer,
+    })
+}
+
+/// A peer that could not be reached: 502 naming it.
+pub fn unreachable(server_name: &ServerName, why: &str) -> MatrixError {
+    MatrixError::new(
+        502,
+        ErrCode::Unknown,
+        format!("cannot reach {server_name}: {why}"),
+    )
+}
+
+fn remote_refusal(step: &str, status: u16, body: &Value) -> MatrixError {
+    let errcode = body.get("errcode").and_then(Value::as_str).unwrap_or("?");
+    let error = body.get("error").and_then(Value::as_str).unwrap_or("");
+    let (status, code) = if status == 403 {
+        (403, ErrCode::Forbidden)
+    } else {
+        (502, ErrCode::Unknown)
+    };
+    MatrixError::new(status, code, format!("{step} refused: {errcode} {error}"))
+}
+
 /// Our signed copy of the `event` of a make_* answer for `user`, with its event ID; an error
 /// text when the answer has no event, is for someone else, or cannot be signed.
-pub fn sign_membership_template(
+fn sign_membership_template(
     server: &Server,
     rules: &RoomRules,
     user: &UserId,
