@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::federation::keys::KeyUse;
-use crate::proto::hashes::servers_that_must_sign;
+use crate::proto::hashes::{ed25519_signature_key_ids, servers_that_must_sign};
 use crate::proto::id::ServerName;
 use crate::proto::room_version::RoomRules;
 use crate::server::Server;
@@ -28,18 +28,7 @@ pub async fn fetch_event_keys(
         };
         let origin_server_ts = event.get("origin_server_ts").and_then(Value::as_i64);
         for signer in signers {
-            let key_ids: Vec<String> = event
-                .get("signatures")
-                .and_then(|s| s.get(signer.as_str()))
-                .and_then(Value::as_object)
-                .map(|by_key| {
-                    by_key
-                        .keys()
-                        .filter(|k| k.starts_with("ed25519:"))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let key_ids = ed25519_signature_key_ids(event, &signer);
             for key_id in key_ids {
                 if !wanted.iter().any(|(s, k, _)| *s == signer && *k == key_id) {
                     wanted.push((signer.clone(), key_id, origin_server_ts));

@@ -213,6 +213,26 @@ pub fn verify_event_signature(
         .map_err(|_| VerifyError::BadSignature)
 }
 
+/// The ed25519 key IDs under which `server_name` signed `event` (other algorithms are
+/// ignored, as the spec allows).
+pub fn ed25519_signature_key_ids(
+    event: &Map<String, Value>,
+    server_name: &ServerName,
+) -> Vec<String> {
+    event
+        .get("signatures")
+        .and_then(|signatures| signatures.get(server_name.as_str()))
+        .and_then(Value::as_object)
+        .map(|by_key| {
+            by_key
+                .keys()
+                .filter(|k| k.starts_with("ed25519:"))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The servers whose signatures a received event must carry (spec: s2s "Validating hashes
 /// and signatures on received events"; Synapse `validate_event_for_room_version`):
 /// the sender's server, except for an invite made through a third-party invite; in v1–2

@@ -16,7 +16,9 @@ use super::persist::Accepted;
 use super::state_at::{lookup_state_events, resolve_groups, state_after_events};
 use crate::proto::auth;
 use crate::proto::event_format::{auth_event_types, pdu_from_object};
-use crate::proto::hashes::{check_content_hash, servers_that_must_sign, verify_event_signature};
+use crate::proto::hashes::{
+    check_content_hash, ed25519_signature_key_ids, servers_that_must_sign, verify_event_signature,
+};
 use crate::proto::id::{ServerName, UserId};
 use crate::proto::pdu::Pdu;
 use crate::proto::redaction::redact;
@@ -144,18 +146,7 @@ pub fn checked_pdu(
     };
     let mut needed = Vec::new();
     for server_name in &signers {
-        let signatures: Vec<String> = json
-            .get("signatures")
-            .and_then(|s| s.get(server_name.as_str()))
-            .and_then(Value::as_object)
-            .map(|by_key| {
-                by_key
-                    .keys()
-                    .filter(|k| k.starts_with("ed25519:"))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let signatures = ed25519_signature_key_ids(&json, server_name);
         if signatures.is_empty() {
             return Ok(Err(Received::Dropped(format!(
                 "no signature from {server_name}"
