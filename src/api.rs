@@ -56,8 +56,9 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Path segments captured by `{name}` in the route pattern, percent-decoded.
     pub params: Vec<String>,
-    /// The client's address (the TCP peer), for rate limits and device last-seen.
-    pub peer: Option<std::net::SocketAddr>,
+    /// The client's address, for rate limits: the TCP peer, or on a listener with
+    /// `x_forwarded` the address the reverse proxy put last in `X-Forwarded-For`.
+    pub client: Option<std::net::IpAddr>,
     /// The server that signed the request, on routes that require `X-Matrix`
     /// authentication (set by the router once the signature checked out); else `None`.
     pub origin: Option<crate::proto::id::ServerName>,

@@ -29,6 +29,8 @@ pub struct Config {
 pub struct Listener {
     pub addr: SocketAddr,
     pub tls: Option<TlsFiles>,
+    /// Behind a reverse proxy: the client address is the last `X-Forwarded-For` entry.
+    pub x_forwarded: bool,
 }
 
 /// The certificate chain and private key files of a TLS listener.
@@ -85,6 +87,8 @@ struct RawListener {
     addr: String,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    #[serde(default)]
+    x_forwarded: bool,
 }
 
 /// Why a config was refused: the file, the key and the reason.
@@ -120,6 +124,7 @@ impl Config {
             listeners: vec![Listener {
                 addr: SocketAddr::from(([127, 0, 0, 1], 8008)),
                 tls: None,
+                x_forwarded: false,
             }],
             federation: FederationConfig::default(),
             well_known: WellKnownConfig::default(),
@@ -201,7 +206,11 @@ impl Config {
             if listeners.iter().any(|l: &Listener| l.addr == addr) {
                 return Err(error(&key("addr"), format!("{addr} is listed twice")));
             }
-            listeners.push(Listener { addr, tls });
+            listeners.push(Listener {
+                addr,
+                tls,
+                x_forwarded: raw_listener.x_forwarded,
+            });
         }
         if let Some(server) = &raw.well_known.server {
             validate_server_name(server).map_err(|why| error("well_known.server", why))?;
@@ -312,6 +321,7 @@ tls_cert = "/etc/hearth/fullchain.pem"
 tls_key = "/etc/hearth/privkey.pem"
 [[listen]]
 addr = "[::1]:8008"
+x_forwarded = true
 [federation]
 extra_ca = ["/etc/hearth/ca.pem"]
 [well_known]
@@ -330,6 +340,8 @@ client = "https://hearth.example.com"
         assert_eq!(config.listeners.len(), 2);
         assert!(config.listeners[0].tls.is_some());
         assert!(config.listeners[1].tls.is_none());
+        assert!(!config.listeners[0].x_forwarded);
+        assert!(config.listeners[1].x_forwarded);
         assert_eq!(config.federation.extra_ca.len(), 1);
         assert_eq!(
             config.well_known.server.as_deref(),

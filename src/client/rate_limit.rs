@@ -1,4 +1,5 @@
-//! Rate limits on login and registration per client address (the TCP peer), driving the
+//! Rate limits on login and registration per client address (the TCP peer, or the
+//! `X-Forwarded-For` address on an `x_forwarded` listener), driving the
 //! token buckets of `proto::rate_limit` with the clock. Over the limit: 429
 //! `M_LIMIT_EXCEEDED` with `retry_after_ms` (spec: c2s "Rate limiting") and a
 //! `Retry-After` header (seconds, rounded up), as Synapse sends.
@@ -17,9 +18,9 @@ pub enum Action {
 }
 
 /// Takes a token for this request's address; `Some(429 response)` when none is left.
-/// Requests without a known peer address are not limited.
+/// Requests without a known client address are not limited.
 pub fn check(server: &Server, request: &Request, action: Action) -> Option<Response> {
-    let address = request.peer?.ip();
+    let address = request.client?;
     let limiter = match action {
         Action::Login => &server.rate_limits.login,
         Action::Registration => &server.rate_limits.registration,

@@ -38,12 +38,21 @@ pub fn run(config_flag: Option<PathBuf>) -> CmdResult {
         crate::info!(
             "listening on {scheme}://{} (client and federation APIs{})",
             listener.local_addr(),
-            if listener.is_tls() {
-                ", TLS"
-            } else {
-                ", plain HTTP"
+            match (listener.is_tls(), listener.is_x_forwarded()) {
+                (true, false) => ", TLS",
+                (true, true) => ", TLS, client address from X-Forwarded-For",
+                (false, false) => ", plain HTTP",
+                (false, true) => ", plain HTTP, client address from X-Forwarded-For",
             }
         );
+        if listener.is_x_forwarded() && !listener.local_addr().ip().is_loopback() {
+            // Anyone who can connect can write X-Forwarded-For: only a proxy should.
+            crate::warn!(
+                "{} trusts X-Forwarded-For but is not a loopback address: make sure only \
+                 the reverse proxy can reach it",
+                listener.local_addr()
+            );
+        }
     }
     let name = crate::proto::id::ServerName::parse(&config.server_name)
         .map_err(|e| format!("config {}: key `server_name`: {e}", config.source_name()))?;

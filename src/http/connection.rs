@@ -2,7 +2,7 @@
 //! [`api::Request`](crate::api::Request), routes it, enforces the limits, catches panics
 //! and logs one line per request.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,6 +11,7 @@ use std::time::Instant;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, FutureExt};
 use http_types::StatusCode;
 
+use super::forwarded;
 use super::router::{self, Lookup, ROUTES, Route};
 use super::stream::AbortableStream;
 use crate::api::{ApiResult, Method, Request, Response};
@@ -19,7 +20,9 @@ use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::server::Server;
 
 /// Serves requests on one connection until it closes.
-pub async fn serve<S>(server: Arc<Server>, stream: S, peer: SocketAddr)
+/// On a listener with `x_forwarded`, the client address (log line, rate limits) is the one
+/// the reverse proxy put last in `X-Forwarded-For`.
+pub async fn serve<S>(server: Arc<Server>, stream: S, peer: SocketAddr, x_forwarded: bool)
 where
     S: AsyncRead + AsyncWrite + Clone + Send + Sync + Unpin + 'static,
 {
@@ -30,7 +33,7 @@ where
         let server = server.clone();
         let abort = abort.clone();
         async move {
-            let (response, close) = respond(&server, request, peer).await;
+            let (response, close) = respond(&server, request, peer, x_forwarded).await;
             if close {
                 // The body was not read: stop reading and close after this response.
                 abort.store(true, Ordering::Relaxed);
@@ -50,15 +53,29 @@ async fn respond(
     server: &Server,
     mut request: http_types::Request,
     peer: SocketAddr,
+    x_forwarded: bool,
 ) -> (http_types::Response, bool) {
     let started = Instant::now();
+    let forwarded = if x_forwarded {
+        request
+            .header("x-forwarded-for")
+            .and_then(|values| forwarded::client_address(values.iter().map(|v| v.as_str())))
+    } else {
+        None
+    };
+    let client = forwarded.unwrap_or(peer.ip());
+    // The proxy's own address stays in the line: it tells connections apart.
+    let who = match forwarded {
+        Some(ip) => format!("{ip} via {peer}"),
+        None => peer.to_string(),
+    };
     let method_name = request.method().to_string();
     let path = request.url().path().to_owned();
     let has_body = request.len().is_some_and(|len| len > 0)
         || request
             .header("transfer-encoding")
             .is_some_and(|values| values.as_str().eq_ignore_ascii_case("chunked"));
-    let (response, body_read) = route(server, &mut request, &method_name, &path, peer).await;
+    let (response, body_read) = route(server, &mut request, &method_name, &path, client).await;
     let close = has_body && !body_read;
     let status = response.status;
     let mut wire = to_wire(response);
@@ -66,7 +83,7 @@ async fn respond(
         wire.insert_header("Connection", "close");
     }
     crate::info!(
-        "{peer} {method_name} {path} {status} {:.1}ms",
+        "{who} {method_name} {path} {status} {:.1}ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
     (wire, close)
@@ -78,7 +95,7 @@ async fn route(
     request: &mut http_types::Request,
     method_name: &str,
     path: &str,
-    peer: SocketAddr,
+    client: IpAddr,
 ) -> (Response, bool) {
     let Some(method) = Method::parse(method_name) else {
         return (error(405, "method not supported"), false);
@@ -131,7 +148,7 @@ async fn route(
                 .collect(),
             body,
             params,
-            peer: Some(peer),
+            client: Some(client),
             origin: None,
         };
         // A panic in a handler costs this request only (STYLE 4.2).

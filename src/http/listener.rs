@@ -27,6 +27,7 @@ pub struct BoundListener {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     addr: SocketAddr,
+    x_forwarded: bool,
 }
 
 /// Why a listener could not start; names the config key.
@@ -88,6 +89,7 @@ pub fn bind_all(config: &Config) -> Result<Vec<BoundListener>, ListenError> {
             listener,
             tls,
             addr,
+            x_forwarded: listen.x_forwarded,
         });
     }
     Ok(bound)
@@ -101,6 +103,11 @@ impl BoundListener {
 
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// Whether the client address comes from `X-Forwarded-For` (`x_forwarded = true`).
+    pub fn is_x_forwarded(&self) -> bool {
+        self.x_forwarded
     }
 
     /// Accepts connections forever, each in its own task on `executor`.
@@ -125,9 +132,10 @@ impl BoundListener {
             let guard = OpenConnection::new(open.clone());
             let server = server.clone();
             let tls = self.tls.clone();
+            let x_forwarded = self.x_forwarded;
             let task = async move {
                 let _guard = guard;
-                serve_stream(server, stream, peer, tls).await;
+                serve_stream(server, stream, peer, tls, x_forwarded).await;
             };
             executor
                 .spawn(async move {
@@ -145,9 +153,10 @@ async fn serve_stream(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
+    x_forwarded: bool,
 ) {
     let Some(acceptor) = tls else {
-        connection::serve(server, stream, peer).await;
+        connection::serve(server, stream, peer, x_forwarded).await;
         return;
     };
     let handshake = async { Some(acceptor.accept(stream).await) };
@@ -159,7 +168,7 @@ async fn serve_stream(
         Some(Ok(tls_stream)) => {
             // async-h1 needs a Clone stream; a TLS stream is not (STACK-NOTES gotcha 1).
             let shared = async_dup::Arc::new(async_dup::Mutex::new(tls_stream));
-            connection::serve(server, shared, peer).await;
+            connection::serve(server, shared, peer, x_forwarded).await;
         }
         Some(Err(e)) => crate::debug!("{peer}: TLS handshake failed: {e}"),
         None => crate::debug!("{peer}: TLS handshake timed out"),

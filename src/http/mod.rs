@@ -3,6 +3,7 @@
 //! `async_h1` or `http_types`; handlers see `crate::api` types.
 
 mod connection;
+mod forwarded;
 mod listener;
 pub mod router;
 mod stream;
