@@ -377,3 +377,75 @@ fn a_remote_ban_race_soft_fails_the_late_event() {
     assert!(matches!(setup.receive(late), Received::SoftFailed(_)));
     assert_eq!(setup.membership("@bob:remote.test").as_deref(), Some("ban"));
 }
+
+#[test]
+fn an_event_held_as_an_outlier_joins_the_timeline_when_it_arrives_as_a_room_event() {
+    let rules = RoomRules::V11;
+    let setup = setup(rules);
+    let join = setup.remote_event(
+        "m.room.member",
+        Some("@bob:remote.test"),
+        json!({"membership": "join"}),
+        JOIN_AUTH,
+        None,
+        None,
+    );
+    let join_id = event_id_for(&rules, &join).unwrap();
+    // Known first as an outlier, as the auth chain of a send_join answer leaves it.
+    let (room_id, text, id) = (
+        setup.room_id.clone(),
+        Value::Object(join.clone()).to_string(),
+        join_id.clone(),
+    );
+    smol::block_on(setup.store.write(move |transaction| {
+        let room = events::room_by_id(transaction, &room_id)?.unwrap();
+        events::insert_event(
+            transaction,
+            &events::NewEvent {
+                event_id: &id,
+                room_nid: room.room_nid,
+                kind: "m.room.member",
+                state_key: Some("@bob:remote.test"),
+                sender: "@bob:remote.test",
+                origin_server_ts: 2_000,
+                depth: 5,
+                stream_ordering: None,
+                pdu: &text,
+                rejected: false,
+                soft_failed: false,
+                outlier: true,
+                state_group_before: None,
+                state_group_after: None,
+            },
+        )
+    }))
+    .unwrap();
+    assert_eq!(setup.membership("@bob:remote.test"), None);
+    // Then it comes in a transaction: processed as a room event, not dropped as a duplicate.
+    assert!(matches!(setup.receive(join.clone()), Received::Accepted(_)));
+    assert_eq!(
+        setup.membership("@bob:remote.test").as_deref(),
+        Some("join")
+    );
+    let (heads, _, _) = setup.heads();
+    assert_eq!(heads, vec![join_id.clone()]);
+    let room_id = setup.room_id.clone();
+    let timeline = smol::block_on(setup.store.read(move |connection| {
+        let room = events::room_by_id(connection, &room_id)?.unwrap();
+        events::timeline(connection, room.room_nid, 0, i64::MAX, 1, true)
+    }))
+    .unwrap();
+    assert_eq!(timeline[0].event_id, join_id);
+    assert!(!timeline[0].outlier);
+    // Bob's membership now authorises his messages, and the join is a duplicate from now on.
+    assert!(matches!(setup.receive(join), Received::Duplicate));
+    let hello = setup.remote_event(
+        "m.room.message",
+        None,
+        json!({"body": "hello"}),
+        MESSAGE_AUTH,
+        None,
+        None,
+    );
+    assert!(matches!(setup.receive(hello), Received::Accepted(_)));
+}

@@ -68,7 +68,11 @@ pub fn receive_pdu(
     if pdu.room_id() != Some(room.room_id.as_str()) {
         return Ok(Received::Dropped("the event is for another room".into()));
     }
-    if events::event_by_id(transaction, pdu.event_id())?.is_some() {
+    // An event held only as an outlier (an invite, the auth chain of a join) goes on through
+    // the pipeline: arriving now as a room event, it joins the timeline (stored in place).
+    if events::event_by_id(transaction, pdu.event_id())?
+        .is_some_and(|stored| !stored.outlier || stored.rejected)
+    {
         return Ok(Received::Duplicate);
     }
     // Auth events must all be known and not rejected.

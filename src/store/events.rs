@@ -161,14 +161,23 @@ pub struct NewEvent<'a> {
     pub state_group_after: Option<i64>,
 }
 
+/// Inserts an event; an event stored only as an outlier is instead promoted in place (same
+/// `event_nid`) when it comes back as a timeline event (`outlier: false`). Any other event
+/// ID that is taken already is `AlreadyExists`.
 pub fn insert_event(connection: &Connection, event: &NewEvent<'_>) -> Result<i64, StoreError> {
     connection
         .prepare_cached(
             "INSERT INTO events (event_id, room_nid, kind, state_key, sender, origin_server_ts, depth, \
              stream_ordering, pdu, rejected, soft_failed, outlier, state_group_before, state_group_after) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+             ON CONFLICT (event_id) DO UPDATE SET stream_ordering = excluded.stream_ordering, \
+             pdu = excluded.pdu, rejected = excluded.rejected, soft_failed = excluded.soft_failed, \
+             outlier = 0, state_group_before = excluded.state_group_before, \
+             state_group_after = excluded.state_group_after \
+             WHERE events.outlier = 1 AND events.rejected = 0 AND excluded.outlier = 0 \
+             RETURNING event_nid",
         )?
-        .execute(params![
+        .query_row(params![
             event.event_id,
             event.room_nid,
             event.kind,
@@ -183,8 +192,9 @@ pub fn insert_event(connection: &Connection, event: &NewEvent<'_>) -> Result<i64
             event.outlier,
             event.state_group_before,
             event.state_group_after,
-        ])?;
-    Ok(connection.last_insert_rowid())
+        ], |row| row.get(0))
+        .optional()?
+        .ok_or(StoreError::AlreadyExists)
 }
 
 pub fn event_by_id(
