@@ -10,6 +10,7 @@ use super::room_read::{parse_room_id, readable_room};
 use super::room_write::send_event;
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
+use crate::proto::server_acl::ServerAcl;
 use crate::rooms::LocalEvent;
 use crate::server::{Server, now_ms};
 use crate::store::devices;
@@ -92,6 +93,16 @@ pub async fn put_state(server: &Server, request: Request) -> ApiResult {
     let kind = request.param(1).to_owned();
     let state_key = request.params.get(2).cloned().unwrap_or_default();
     let content = request.json_object()?;
+    // As Synapse: an ACL that shuts this server out of its own room is a mistake.
+    if kind == "m.room.server_acl"
+        && !ServerAcl::from_content(&Value::Object(content.clone())).allows(&server.name)
+    {
+        return Err(MatrixError::new(
+            400,
+            ErrCode::BadJson,
+            "this server ACL would deny this server itself",
+        ));
+    }
     let event = LocalEvent {
         kind,
         state_key: Some(state_key),

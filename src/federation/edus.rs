@@ -2,11 +2,13 @@
 //! `m.typing` and `m.receipt` EDUs received in transactions, and the ones our users' typing
 //! and read receipts send to the other servers of a room.
 //!
-//! Checked like Synapse does: the user belongs to the origin and is joined to the room;
-//! anything else is dropped (EDUs have no answer).
+//! Checked like Synapse does: the user belongs to the origin, the room's server ACL allows
+//! the origin, and the user is joined to the room; anything else is dropped (EDUs have no
+//! answer).
 
 use serde_json::{Value, json};
 
+use crate::federation::endpoints::room_access::acl_allows;
 use crate::proto::id::{ServerName, UserId};
 use crate::rooms::remote::servers_in_room;
 use crate::server::{Server, now_ms};
@@ -45,13 +47,18 @@ async fn joined_member_of_origin(
     if user_id.server_name() != origin {
         return false;
     }
-    let (user, room_id) = (user.to_owned(), room_id.to_owned());
+    let (user, room_id, origin) = (user.to_owned(), room_id.to_owned(), origin.clone());
     server
         .store
         .read(move |connection| {
             let Some(room) = events::room_by_id(connection, &room_id)? else {
                 return Ok(false);
             };
+            // Spec: s2s "Server ACLs": typing and receipts from a denied origin are ignored.
+            if acl_allows(connection, &room, &origin)?.is_err() {
+                crate::info!("EDU from {origin} for {room_id} dropped: the server ACL denies it");
+                return Ok(false);
+            }
             Ok(events::membership_of(connection, &user, room.room_nid)?.as_deref() == Some("join"))
         })
         .await

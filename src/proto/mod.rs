@@ -16,6 +16,7 @@ pub mod redaction;
 #[cfg(test)]
 mod robustness_tests;
 pub mod room_version;
+pub mod server_acl;
 pub mod server_keys;
 pub mod signing;
 pub mod state_res;

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod client;
+pub mod fake_peer;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::room_access::{internal, origin, room_id_param};
+use super::room_access::{acl_allows, internal, origin, room_id_param};
 use crate::api::{ApiResult, Request, Response};
 use crate::federation::event_keys::fetch_event_keys;
 use crate::proto::errcode::{ErrCode, MatrixError};
@@ -59,6 +59,18 @@ async fn invite(
 ) -> Result<Value, MatrixError> {
     let origin = origin(request)?;
     let room_id = room_id_param(request.param(0))?;
+    // Spec: s2s "Server ACLs" protect invite too; a room we do not know has no ACL here.
+    let (acl_room, acl_origin) = (room_id.as_str().to_owned(), origin.clone());
+    server
+        .store
+        .read(
+            move |connection| match events::room_by_id(connection, &acl_room)? {
+                Some(room) => acl_allows(connection, &room, &acl_origin),
+                None => Ok(Ok(())),
+            },
+        )
+        .await
+        .map_err(|e| internal(&e))??;
     let rules = RoomRules::for_version(version).ok_or_else(|| {
         MatrixError::new(
             400,

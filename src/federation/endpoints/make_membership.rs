@@ -3,12 +3,13 @@
 
 use serde_json::json;
 
-use super::room_access::{internal, origin, room_error, room_id_param, user_id_param};
+use super::room_access::{
+    allowed_room, internal, origin, room_error, room_id_param, user_id_param,
+};
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::rooms::remote::membership_template;
 use crate::server::{Server, now_ms};
-use crate::store::events;
 
 pub async fn make_join(server: &Server, request: Request) -> ApiResult {
     make(server, request, "join").await
@@ -46,12 +47,9 @@ async fn make(server: &Server, request: Request, membership: &'static str) -> Ap
     let answer = server
         .store
         .read(move |connection| {
-            let Some(room) = events::room_by_id(connection, room_id.as_str())? else {
-                return Ok(Err(MatrixError::new(
-                    404,
-                    ErrCode::NotFound,
-                    "unknown room",
-                )));
+            let room = match allowed_room(connection, room_id.as_str(), &origin)? {
+                Ok(room) => room,
+                Err(e) => return Ok(Err(e)),
             };
             if membership != "leave" && !supported.contains(&room.room_version) {
                 let mut error = MatrixError::new(

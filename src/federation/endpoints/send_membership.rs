@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::room_access::{internal, origin, room_id_param};
+use super::room_access::{allowed_room, internal, origin, room_id_param};
 use crate::api::{ApiResult, Request, Response};
 use crate::federation::event_keys::fetch_event_keys;
 use crate::proto::errcode::{ErrCode, MatrixError};
@@ -42,13 +42,12 @@ async fn send(
     let room_id = room_id_param(request.param(0))?;
     let event_id = request.param(1).to_owned();
     let event = request.json_object()?;
-    let room_id_text = room_id.as_str().to_owned();
+    let (room_id_text, acl_origin) = (room_id.as_str().to_owned(), origin.clone());
     let room = server
         .store
-        .read(move |connection| events::room_by_id(connection, &room_id_text))
+        .read(move |connection| allowed_room(connection, &room_id_text, &acl_origin))
         .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(|| MatrixError::new(404, ErrCode::NotFound, "unknown room"))?;
+        .map_err(|e| internal(&e))??;
     let rules = RoomRules::for_version(&room.room_version).ok_or_else(|| {
         MatrixError::new(
             400,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::room_access::{internal, origin};
+use super::room_access::{acl_allows, internal, origin};
 use crate::api::{ApiResult, Method, Request, Response};
 use crate::federation::client::path::encode as encode_path;
 use crate::federation::event_keys::fetch_event_keys;
@@ -96,13 +96,19 @@ async fn receive_one(
     else {
         return (None, Err("no room_id".into()));
     };
-    let lookup_room = room_id.clone();
-    let room = match server
+    let (lookup_room, acl_origin) = (room_id.clone(), origin.clone());
+    let (room, acl) = match server
         .store
-        .read(move |connection| events::room_by_id(connection, &lookup_room))
+        .read(move |connection| {
+            let Some(room) = events::room_by_id(connection, &lookup_room)? else {
+                return Ok(None);
+            };
+            let acl = acl_allows(connection, &room, &acl_origin)?;
+            Ok(Some((room, acl)))
+        })
         .await
     {
-        Ok(Some(room)) => room,
+        Ok(Some(found)) => found,
         Ok(None) => return (None, Err("this server is not in that room".into())),
         Err(e) => return (None, Err(format!("internal error: {}", internal(&e).error))),
     };
@@ -110,6 +116,11 @@ async fn receive_one(
         return (None, Err("unsupported room version".into()));
     };
     let event_id = event_id_for(&rules, &pdu).ok();
+    // Spec: s2s "Server ACLs": a denied origin's PDUs are ignored, each with an error.
+    if let Err(denied) = acl {
+        crate::info!("PDU {event_id:?} from {origin} ignored: {}", denied.error);
+        return (event_id, Err(denied.error));
+    }
     let mut outcome = receive(server, &rules, &room_id, pdu.clone()).await;
     if let Ok(Received::Need(Need::Events(_))) = &outcome {
         if let Err(why) = fill_gap(server, origin, &rules, &room_id, &pdu).await {
