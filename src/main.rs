@@ -16,6 +16,7 @@ struct Hearth {
 #[argh(subcommand)]
 enum Command {
     Check(CheckArgs),
+    Demo(DemoArgs),
     Init(InitArgs),
     Serve(ServeArgs),
     User(UserArgs),
@@ -35,6 +36,19 @@ struct CheckArgs {
     /// the config file (default: $HEARTH_CONFIG, else the embedded default)
     #[argh(option)]
     config: Option<PathBuf>,
+}
+
+/// Start three federating servers on localhost, with users and a shared room (Ctrl-C stops).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "demo")]
+struct DemoArgs {
+    /// keep the servers' data in DIR and reuse it next time (default: a temporary folder,
+    /// removed at exit)
+    #[argh(option)]
+    dir: Option<PathBuf>,
+    /// federation listens on ports base+1..base+3, clients on base+4..base+6 (default: 8480)
+    #[argh(option)]
+    base_port: Option<u16>,
 }
 
 /// Write a config and a signing key, and print what to publish for federation.
@@ -62,6 +76,9 @@ struct ServeArgs {
     /// the config file (default: $HEARTH_CONFIG, else the embedded default)
     #[argh(option)]
     config: Option<PathBuf>,
+    /// exit when standard input closes (used by `hearth demo` for its servers)
+    #[argh(switch, hidden_help)]
+    exit_with_stdin: bool,
 }
 
 /// Manage local accounts.
@@ -118,7 +135,16 @@ fn main() {
             config: args.config,
             federation_host: args.federation_host,
         }),
-        Command::Serve(args) => cmd::serve::run(args.config),
+        Command::Demo(args) => cmd::demo::run(cmd::demo::Demo {
+            dir: args.dir,
+            base_port: args.base_port,
+        }),
+        Command::Serve(args) => {
+            if args.exit_with_stdin {
+                cmd::demo::exit_when_stdin_closes();
+            }
+            cmd::serve::run(args.config)
+        }
         Command::User(UserArgs {
             command: UserCommand::Add(args),
         }) => cmd::user::add(cmd::user::AddUser {

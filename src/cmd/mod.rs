@@ -2,6 +2,7 @@
 //! Errors at this level are `Box<dyn Error>` with context, printed by `main`.
 
 pub mod check;
+pub mod demo;
 pub mod init;
 pub mod keyfile;
 pub mod serve;
