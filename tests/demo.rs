@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -124,11 +125,13 @@ fn interrupt(mut demo: RunningDemo) -> bool {
     }
 }
 
-/// A base port whose six ports (base+1..base+6) are free now.
+/// A base port whose six ports (base+1..base+6) are free now; tests running at the same
+/// time in this process get different ones.
 fn free_base_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
     let start = 20_000 + (std::process::id() % 3000) as u16 * 10;
-    (0..200)
-        .map(|step| start + step * 7)
+    std::iter::repeat_with(|| start + NEXT.fetch_add(7, Ordering::SeqCst) % 10_000)
+        .take(200)
         .find(|base| ports_free(*base))
         .expect("six free ports")
 }
