@@ -13,6 +13,7 @@ pub mod event_filter;
 pub mod filter;
 pub mod forget;
 pub mod format;
+pub mod history_visibility;
 pub mod joined_rooms;
 pub mod knock;
 pub mod login;

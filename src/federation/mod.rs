@@ -2,6 +2,7 @@
 //! work, the resolver, the outbound client and the transaction sender).
 
 pub mod auth;
+pub mod backfill;
 pub mod check;
 pub mod client;
 pub mod dns;

@@ -175,7 +175,7 @@ pub fn ingest_send_join(
 
 /// Whether `pdu` is an event of `room_id`; a v12 create event has no `room_id`: the room
 /// ID is made from its event ID.
-fn belongs_to(rules: &RoomRules, pdu: &Pdu, room_id: &str) -> bool {
+pub(super) fn belongs_to(rules: &RoomRules, pdu: &Pdu, room_id: &str) -> bool {
     match pdu.room_id() {
         Some(id) => id == room_id,
         None => {

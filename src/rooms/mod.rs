@@ -1,6 +1,7 @@
 //! The room engine: building local events, creating rooms, and (next) the receive pipeline
 //! for remote PDUs. Works through the store; never calls federation (STYLE 2.2).
 
+pub mod backfill;
 pub mod build;
 pub mod create;
 mod error;

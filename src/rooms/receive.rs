@@ -195,7 +195,7 @@ pub fn checked_pdu(
 }
 
 /// The state keys the auth rules look at for `pdu`.
-fn wanted_state(rules: &RoomRules, pdu: &Pdu) -> Vec<(String, String)> {
+pub(super) fn wanted_state(rules: &RoomRules, pdu: &Pdu) -> Vec<(String, String)> {
     let Ok(sender) = UserId::parse(pdu.sender()) else {
         return Vec::new();
     };

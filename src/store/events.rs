@@ -30,10 +30,10 @@ pub struct StoredEvent {
     pub state_group_after: Option<i64>,
 }
 
-const EVENT_COLUMNS: &str = "event_nid, event_id, room_nid, kind, state_key, sender, origin_server_ts, depth, \
+pub(super) const EVENT_COLUMNS: &str = "event_nid, event_id, room_nid, kind, state_key, sender, origin_server_ts, depth, \
      stream_ordering, pdu, rejected, soft_failed, outlier, state_group_before, redacted_by, state_group_after";
 
-fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+pub(super) fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
         event_nid: row.get(0)?,
         event_id: row.get(1)?,

@@ -7,6 +7,7 @@
 
 pub mod account_data;
 pub mod aliases;
+pub mod backfill;
 pub mod devices;
 pub mod events;
 pub mod federation_transactions;
