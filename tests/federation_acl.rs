@@ -6,100 +6,16 @@
 
 mod support;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use hearth::proto::hashes::{event_id_for, hash_and_sign_event};
-use hearth::proto::room_version::RoomRules;
-use support::client::{User, encode, register};
-use support::fake_peer::FakePeer;
-use support::{TestCa, TestServer, config_text, temp_dir};
+use hearth::proto::hashes::event_id_for;
+use support::TestServer;
+use support::client::{User, encode};
+use support::fake_peer::{FakePeer, Joined, hearth_with_peers, join_as_peer, message_from_peer};
 
-/// A hearth named `hearth.test` with open registration that trusts the test CA.
 fn start(label: &str) -> (TestServer, FakePeer, User) {
-    let dir = temp_dir(label);
-    let ca = TestCa::new();
-    std::fs::write(dir.join("ca.pem"), &ca.ca_pem).unwrap();
-    let extra = format!(
-        "[federation]\nextra_ca = [\"{}\"]\n[registration]\nopen = true\n",
-        dir.join("ca.pem").display()
-    );
-    let config = config_text("hearth.test", &dir.join("data"), None, &extra);
-    let server = TestServer::start(&dir, &config, None);
-    let peer = FakePeer::start(&ca, &dir, 3);
-    let alice = register(&server, "alice");
-    (server, peer, alice)
-}
-
-/// What the peer knows of the room after joining it.
-struct Joined {
-    rules: RoomRules,
-    join_event_id: String,
-    join_depth: i64,
-    create_id: String,
-    power_levels_id: String,
-}
-
-/// make_join + v2 send_join as `@bob` of the peer.
-fn join_as_peer(server: &TestServer, peer: &FakePeer, room_id: &str) -> Joined {
-    let bob = peer.user("bob");
-    let path = format!(
-        "/_matrix/federation/v1/make_join/{}/{}?ver=10&ver=11&ver=12",
-        encode(room_id),
-        encode(&bob)
-    );
-    let answer = peer.call(server, "GET", &path, None);
-    assert_eq!(answer.status, 200, "{:?}", answer.json());
-    let answer = answer.json();
-    let rules = RoomRules::for_version(answer["room_version"].as_str().unwrap()).unwrap();
-    let mut event: Map<String, Value> = answer["event"].as_object().unwrap().clone();
-    hash_and_sign_event(&rules, &mut event, &peer.server_name, &peer.key).unwrap();
-    let event_id = event_id_for(&rules, &event).unwrap();
-    let path = format!(
-        "/_matrix/federation/v2/send_join/{}/{}",
-        encode(room_id),
-        encode(&event_id)
-    );
-    let answer = peer.call(server, "PUT", &path, Some(&Value::Object(event.clone())));
-    assert_eq!(answer.status, 200, "{:?}", answer.json());
-    let state = answer.json()["state"].as_array().unwrap().clone();
-    let id_of = |kind: &str| {
-        state
-            .iter()
-            .find(|e| e["type"] == kind)
-            .map(|e| event_id_for(&rules, e.as_object().unwrap()).unwrap())
-            .unwrap_or_default()
-    };
-    Joined {
-        rules,
-        join_event_id: event_id,
-        join_depth: event["depth"].as_i64().unwrap(),
-        create_id: id_of("m.room.create"),
-        power_levels_id: id_of("m.room.power_levels"),
-    }
-}
-
-/// A message from bob after his join, signed by the peer.
-fn message_from_peer(peer: &FakePeer, room_id: &str, joined: &Joined, text: &str) -> Value {
-    let bob = peer.user("bob");
-    let mut auth_events = vec![joined.power_levels_id.clone(), joined.join_event_id.clone()];
-    if !joined.rules.room_id_is_create_event_hash {
-        auth_events.push(joined.create_id.clone());
-    }
-    let mut event = json!({
-        "room_id": room_id,
-        "sender": bob,
-        "type": "m.room.message",
-        "content": {"msgtype": "m.text", "body": text},
-        "origin_server_ts": 5_000,
-        "depth": joined.join_depth + 1,
-        "prev_events": [joined.join_event_id],
-        "auth_events": auth_events,
-    })
-    .as_object()
-    .unwrap()
-    .clone();
-    hash_and_sign_event(&joined.rules, &mut event, &peer.server_name, &peer.key).unwrap();
-    Value::Object(event)
+    let (server, mut peers, alice) = hearth_with_peers(label, 1);
+    (server, peers.remove(0), alice)
 }
 
 fn set_acl(server: &TestServer, alice: &User, room_id: &str, content: Value) -> (u16, Value) {
@@ -243,15 +159,7 @@ fn a_denied_server_is_refused_by_every_room_endpoint_and_lifting_the_acl_lets_it
     // A PDU in /send gets a per-PDU error and is not stored; the transaction is a 200.
     let message = message_from_peer(&peer, &room_id, &joined, "while denied");
     let message_id = event_id_for(&joined.rules, message.as_object().unwrap()).unwrap();
-    let send = |txn: &str, pdus: Vec<Value>, edus: Vec<Value>| {
-        let body = json!({
-            "origin": peer.server_name.as_str(),
-            "origin_server_ts": 5_000,
-            "pdus": pdus,
-            "edus": edus,
-        });
-        peer.call(&server, "PUT", &format!("{f}/send/{txn}"), Some(&body))
-    };
+    let send = |txn: &str, pdus, edus| peer.send_txn(&server, txn, pdus, edus);
     let typing = json!({"edu_type": "m.typing", "content": {
         "room_id": room_id, "user_id": peer.user("bob"), "typing": true}});
     let response = send("denied1", vec![message.clone()], vec![typing.clone()]);

@@ -147,7 +147,7 @@ pub async fn invite_remote(
                 Ok(other) => Ok(Err(MatrixError::new(
                     403,
                     ErrCode::Forbidden,
-                    format!("the invite was not accepted here: {other:?}"),
+                    format!("the invite was not accepted here: {other}"),
                 ))),
                 Err(RoomError::Store(e)) => Err(e),
                 Err(e) => Ok(Err(MatrixError::from(&e))),

@@ -184,7 +184,7 @@ pub fn stored_to_pdu(stored: &StoredEvent) -> Result<Pdu, RoomError> {
 
 fn check_size(pdu: &Pdu) -> Result<(), RoomError> {
     crate::proto::canonical_json::check_pdu_size_limits(pdu.json())
-        .map_err(|e| RoomError::TooLarge(format!("{e:?}")))
+        .map_err(|e| RoomError::TooLarge(e.to_string()))
 }
 
 /// prev_events: plain IDs, or `[id, {"sha256": reference hash}]` pairs for v1–2.

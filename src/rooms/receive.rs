@@ -15,6 +15,7 @@ use super::build::stored_to_pdu;
 use super::persist::Accepted;
 use super::state_at::{lookup_state_events, resolve_groups, state_after_events};
 use crate::proto::auth;
+use crate::proto::canonical_json::{SizeError, check_pdu_size_limits};
 use crate::proto::event_format::{auth_event_types, pdu_from_object};
 use crate::proto::hashes::{
     check_content_hash, ed25519_signature_key_ids, servers_that_must_sign, verify_event_signature,
@@ -53,6 +54,32 @@ pub enum Need {
     Events(Vec<String>),
 }
 
+/// How a peer or a client is told what became of a PDU (never Rust's debug form).
+impl std::fmt::Display for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Received::Accepted(accepted) => write!(f, "accepted {}", accepted.pdu.event_id()),
+            Received::SoftFailed(why) => write!(f, "soft-failed: {why}"),
+            Received::Rejected(why) => write!(f, "rejected: {why}"),
+            Received::Dropped(why) => write!(f, "dropped: {why}"),
+            Received::Duplicate => write!(f, "already known"),
+            Received::Need(need) => write!(f, "{need}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Need {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Need::Keys(keys) => {
+                let keys: Vec<String> = keys.iter().map(|(s, k)| format!("{s} {k}")).collect();
+                write!(f, "missing keys: {}", keys.join(", "))
+            }
+            Need::Events(ids) => write!(f, "missing events: {}", ids.join(", ")),
+        }
+    }
+}
+
 /// Runs the checks on `json` for `room` (read in this transaction) and stores the result.
 pub fn receive_pdu(
     transaction: &Transaction<'_>,
@@ -68,12 +95,18 @@ pub fn receive_pdu(
     if pdu.room_id() != Some(room.room_id.as_str()) {
         return Ok(Received::Dropped("the event is for another room".into()));
     }
+    // What checked_pdu let through breaks only a limit older Synapse versions did not
+    // enforce: stored as rejected, as Synapse does, so that the room does not break.
+    let oversized = check_pdu_size_limits(pdu.json()).err();
     // An event held only as an outlier (an invite, the auth chain of a join) goes on through
     // the pipeline: arriving now as a room event, it joins the timeline (stored in place).
     if events::event_by_id(transaction, pdu.event_id())?
         .is_some_and(|stored| !stored.outlier || stored.rejected)
     {
         return Ok(Received::Duplicate);
+    }
+    if let Some(e) = oversized {
+        return store_rejected(transaction, room, &pdu, &e.to_string());
     }
     // Auth events must all be known and not rejected.
     let mut missing = Vec::new();
@@ -144,6 +177,18 @@ pub fn checked_pdu(
     json: Map<String, Value>,
     keys: &KeyLookup<'_>,
 ) -> Result<Result<Pdu, Received>, RoomError> {
+    // Spec: c2s "Size limits", checked before any signature work. Synapse drops what no
+    // version of it ever accepted (the whole PDU, or a field over 255 code points).
+    if let Err(
+        e @ (SizeError::PduTooLarge(_)
+        | SizeError::FieldTooLong {
+            persist_as_rejected: false,
+            ..
+        }),
+    ) = check_pdu_size_limits(&json)
+    {
+        return Ok(Err(Received::Dropped(e.to_string())));
+    }
     let signers = match servers_that_must_sign(rules, &json) {
         Ok(signers) => signers,
         Err(e) => return Ok(Err(Received::Dropped(format!("bad sender or room: {e}")))),
@@ -190,7 +235,7 @@ pub fn checked_pdu(
     };
     match pdu_from_object(rules, json) {
         Ok(pdu) => Ok(Ok(pdu)),
-        Err(e) => Ok(Err(Received::Dropped(format!("malformed event: {e:?}")))),
+        Err(e) => Ok(Err(Received::Dropped(format!("malformed event: {e}")))),
     }
 }
 

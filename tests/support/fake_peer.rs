@@ -11,14 +11,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_rustls::rustls;
+use hearth::proto::hashes::{event_id_for, hash_and_sign_event, sign_event};
 use hearth::proto::id::ServerName;
+use hearth::proto::room_version::RoomRules;
 use hearth::proto::signing::{SigningKey, sign_json};
 use hearth::proto::x_matrix::authorization_header;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::{HttpResponse, TestCa, TestServer};
+use super::client::{User, encode, register};
+use super::{HttpResponse, TestCa, TestServer, config_text, temp_dir};
 
 /// One request the peer received.
 #[derive(Debug, Clone)]
@@ -34,6 +37,8 @@ pub enum Answer {
     Json(u16, Value),
     /// Any status, content type and body bytes.
     Raw(u16, &'static str, Vec<u8>),
+    /// Bytes that are not HTTP at all, then the connection closes.
+    Garbage(Vec<u8>),
     /// Reads the request and never answers (the connection stays open a long while).
     Hang,
     /// Closes the connection without a word.
@@ -152,6 +157,43 @@ impl FakePeer {
         connection.send(method, path, &headers, &bytes);
         connection.read_response(false)
     }
+
+    /// `PUT /send/{txn_id}` with these PDUs and EDUs.
+    pub fn send_txn(
+        &self,
+        server: &TestServer,
+        txn_id: &str,
+        pdus: Vec<Value>,
+        edus: Vec<Value>,
+    ) -> HttpResponse {
+        let body = json!({
+            "origin": self.server_name.as_str(),
+            "origin_server_ts": 5_000,
+            "pdus": pdus,
+            "edus": edus,
+        });
+        let path = format!("/_matrix/federation/v1/send/{txn_id}");
+        self.call(server, "PUT", &path, Some(&body))
+    }
+}
+
+/// A hearth named `hearth.test` with open registration, trusting the test CA, with
+/// `n_peers` fake peers (seeds 3, 4, ...) and the registered user alice.
+pub fn hearth_with_peers(label: &str, n_peers: u8) -> (TestServer, Vec<FakePeer>, User) {
+    let dir = temp_dir(label);
+    let ca = TestCa::new();
+    std::fs::write(dir.join("ca.pem"), &ca.ca_pem).unwrap();
+    let extra = format!(
+        "[federation]\nextra_ca = [\"{}\"]\n[registration]\nopen = true\n",
+        dir.join("ca.pem").display()
+    );
+    let config = config_text("hearth.test", &dir.join("data"), None, &extra);
+    let server = TestServer::start(&dir, &config, None);
+    let peers = (0..n_peers)
+        .map(|n| FakePeer::start(&ca, &dir, 3 + n))
+        .collect();
+    let alice = register(&server, "alice");
+    (server, peers, alice)
 }
 
 #[derive(Clone)]
@@ -240,6 +282,11 @@ fn serve(
                 return;
             }
             Answer::Close => return,
+            Answer::Garbage(bytes) => {
+                let _ = reader.get_mut().write_all(&bytes);
+                let _ = reader.get_mut().flush();
+                return;
+            }
         };
         let head = format!(
             "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
@@ -251,4 +298,95 @@ fn serve(
         }
         let _ = stream.flush();
     }
+}
+
+/// What the peer knows of the room after joining it.
+pub struct Joined {
+    pub rules: RoomRules,
+    pub join_event_id: String,
+    pub join_depth: i64,
+    pub create_id: String,
+    pub power_levels_id: String,
+}
+
+/// make_join + v2 send_join as `@bob` of the peer.
+pub fn join_as_peer(server: &TestServer, peer: &FakePeer, room_id: &str) -> Joined {
+    let bob = peer.user("bob");
+    let path = format!(
+        "/_matrix/federation/v1/make_join/{}/{}?ver=10&ver=11&ver=12",
+        encode(room_id),
+        encode(&bob)
+    );
+    let answer = peer.call(server, "GET", &path, None);
+    assert_eq!(answer.status, 200, "{:?}", answer.json());
+    let answer = answer.json();
+    let rules = RoomRules::for_version(answer["room_version"].as_str().unwrap()).unwrap();
+    let mut event: Map<String, Value> = answer["event"].as_object().unwrap().clone();
+    hash_and_sign_event(&rules, &mut event, &peer.server_name, &peer.key).unwrap();
+    let event_id = event_id_for(&rules, &event).unwrap();
+    let path = format!(
+        "/_matrix/federation/v2/send_join/{}/{}",
+        encode(room_id),
+        encode(&event_id)
+    );
+    let answer = peer.call(server, "PUT", &path, Some(&Value::Object(event.clone())));
+    assert_eq!(answer.status, 200, "{:?}", answer.json());
+    let state = answer.json()["state"].as_array().unwrap().clone();
+    let id_of = |kind: &str| {
+        state
+            .iter()
+            .find(|e| e["type"] == kind)
+            .map(|e| event_id_for(&rules, e.as_object().unwrap()).unwrap())
+            .unwrap_or_default()
+    };
+    Joined {
+        rules,
+        join_event_id: event_id,
+        join_depth: event["depth"].as_i64().unwrap(),
+        create_id: id_of("m.room.create"),
+        power_levels_id: id_of("m.room.power_levels"),
+    }
+}
+
+/// A message from bob after his join, signed by the peer.
+pub fn message_from_peer(peer: &FakePeer, room_id: &str, joined: &Joined, text: &str) -> Value {
+    let content = json!({"msgtype": "m.text", "body": text});
+    Value::Object(message_with(
+        peer, room_id, joined, content, &peer.key, true,
+    ))
+}
+
+/// A message from bob after his join with `content`, hashed (unless `hash` is false) and
+/// signed with `key` as the peer.
+pub fn message_with(
+    peer: &FakePeer,
+    room_id: &str,
+    joined: &Joined,
+    content: Value,
+    key: &SigningKey,
+    hash: bool,
+) -> Map<String, Value> {
+    let mut auth_events = vec![joined.power_levels_id.clone(), joined.join_event_id.clone()];
+    if !joined.rules.room_id_is_create_event_hash {
+        auth_events.push(joined.create_id.clone());
+    }
+    let mut event = json!({
+        "room_id": room_id,
+        "sender": peer.user("bob"),
+        "type": "m.room.message",
+        "content": content,
+        "origin_server_ts": 5_000,
+        "depth": joined.join_depth + 1,
+        "prev_events": [joined.join_event_id],
+        "auth_events": auth_events,
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    if hash {
+        hash_and_sign_event(&joined.rules, &mut event, &peer.server_name, key).unwrap();
+    } else {
+        sign_event(&joined.rules, &mut event, &peer.server_name, key).unwrap();
+    }
+    event
 }

@@ -147,7 +147,7 @@ async fn invite(
             return Err(MatrixError::new(
                 403,
                 ErrCode::Forbidden,
-                format!("invalid invite: {other:?}"),
+                format!("invalid invite: {other}"),
             ));
         }
         Err(e) => return Err(MatrixError::from(&e)),

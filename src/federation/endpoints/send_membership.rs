@@ -134,7 +134,7 @@ async fn send(
             return Err(MatrixError::new(
                 400,
                 ErrCode::Unknown,
-                format!("the {membership} event refers to what this server cannot check: {need:?}"),
+                format!("the {membership} event refers to what this server cannot check: {need}"),
             ));
         }
     };

@@ -134,7 +134,7 @@ async fn receive_one(
         Ok(Received::SoftFailed(_)) => Ok(()),
         Ok(Received::Rejected(why)) => Err(format!("rejected: {why}")),
         Ok(Received::Dropped(why)) => Err(format!("dropped: {why}")),
-        Ok(Received::Need(need)) => Err(format!("missing {need:?}")),
+        Ok(Received::Need(need)) => Err(need.to_string()),
         Err(why) => Err(why),
     };
     (event_id, result)
