@@ -10,7 +10,7 @@
 //! Like the receive pipeline it does no network I/O: `federation::backfill` fetches the
 //! events and the auth events they miss first.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -86,13 +86,50 @@ pub fn missing_auth_events(
     Ok(missing.into_iter().collect())
 }
 
-/// Stores `auth_events` (fetched for the batch) as outliers, then `batch` (a `backfill`
-/// answer) as history before the timeline held. `room` must be read in this transaction.
+/// The events of `batch` none of whose prev events is in the batch or held with its state:
+/// the state before them must come from the server (`/state_ids` at the event).
+pub fn events_needing_state(
+    connection: &Connection,
+    rules: &RoomRules,
+    batch: &[Map<String, Value>],
+) -> Result<Vec<String>, RoomError> {
+    let ids: Vec<Option<String>> = batch
+        .iter()
+        .map(|json| event_id_for(rules, json).ok())
+        .collect();
+    let in_batch: HashSet<&str> = ids.iter().flatten().map(String::as_str).collect();
+    let mut needing = Vec::new();
+    for (json, id) in batch.iter().zip(&ids) {
+        let Some(id) = id else { continue };
+        let pdu = Pdu::new(id.clone(), json.clone());
+        let prevs = pdu.prev_event_ids();
+        let mut known = prevs.is_empty();
+        for prev in prevs {
+            if in_batch.contains(prev)
+                || events::event_by_id(connection, prev)?
+                    .is_some_and(|held| held.state_group_after.is_some())
+            {
+                known = true;
+                break;
+            }
+        }
+        if !known && events::event_by_id(connection, id)?.is_none_or(|held| held.outlier) {
+            needing.push(id.clone());
+        }
+    }
+    Ok(needing)
+}
+
+/// Stores `outliers` (auth and state events fetched for the batch) as outliers, then
+/// `batch` (a `backfill` answer) as history before the timeline held. `states` gives the
+/// state before events whose prev events are not held (event ID → state event IDs, all
+/// held by then). `room` must be read in this transaction.
 pub fn store_backfilled(
     transaction: &Transaction<'_>,
     room: &StoredRoom,
     batch: Vec<Map<String, Value>>,
-    auth_events: Vec<Map<String, Value>>,
+    outliers: Vec<Map<String, Value>>,
+    states: &HashMap<String, Vec<String>>,
     keys: &KeyLookup<'_>,
 ) -> Result<Backfilled, RoomError> {
     let rules = rules_of(room)?;
@@ -100,15 +137,14 @@ pub fn store_backfilled(
     let create = state::current_state_event(transaction, room.room_nid, "m.room.create", "")?
         .map(|stored| stored_to_pdu(&stored))
         .transpose()?;
-    for pdu in checked_oldest_first(&rules, room, auth_events, keys, &mut outcome)? {
+    for pdu in checked_oldest_first(&rules, room, outliers, keys, &mut outcome)? {
         if events::event_by_id(transaction, pdu.event_id())?.is_none() {
             let passes = authorised_by_auth_events(transaction, &rules, &pdu, create.as_ref())?;
             insert(transaction, room, &pdu, true, passes.is_err(), (None, None))?;
         }
     }
-    // Where the state of events whose prev events are not held comes from: the state before
-    // the earliest event held (the approximation stops at the next backfill that reaches
-    // their prev events, which then get their own state).
+    // The state of events whose prev events are not held, when the server did not give it:
+    // the state before the earliest event held, an approximation.
     let fallback = earliest_timeline(transaction, room.room_nid, 1)?
         .first()
         .and_then(|earliest| earliest.state_group_before);
@@ -131,17 +167,18 @@ pub fn store_backfilled(
                 prev_events.push(stored);
             }
         }
-        let before = if prev_events.is_empty() {
-            if pdu.prev_event_ids().is_empty() {
-                None
-            } else {
-                fallback
-            }
-        } else {
+        let given = states.get(pdu.event_id());
+        let before = if !prev_events.is_empty() {
             state_after_events(transaction, &rules, room.room_nid, &prev_events)?
+        } else if pdu.prev_event_ids().is_empty() {
+            None
+        } else if let Some(state_ids) = given {
+            Some(state_group_of(transaction, room.room_nid, state_ids)?)
+        } else {
+            fallback
         };
         // Spec: s2s "Checks performed on receipt of a PDU", step 5, when the state is known.
-        if !prev_events.is_empty() || pdu.prev_event_ids().is_empty() {
+        if !prev_events.is_empty() || pdu.prev_event_ids().is_empty() || given.is_some() {
             let state_before =
                 lookup_state_events(transaction, before, &wanted_state(&rules, &pdu))?;
             if let Err(e) = check_against(&rules, &pdu, state_before.iter().chain(create.iter())) {
@@ -180,6 +217,34 @@ pub fn store_backfilled(
     }
     outcome.added = placed.len();
     Ok(outcome)
+}
+
+/// A new state group (a snapshot) of the held, not rejected state events among `state_ids`.
+fn state_group_of(
+    transaction: &Transaction<'_>,
+    room_nid: i64,
+    state_ids: &[String],
+) -> Result<i64, RoomError> {
+    let mut entries = BTreeMap::new();
+    for id in state_ids {
+        if let Some(held) = events::event_by_id(transaction, id)?
+            && !held.rejected
+            && held.room_nid == room_nid
+            && let Some(state_key) = &held.state_key
+        {
+            entries.insert(
+                state::state_key_nid(transaction, &held.kind, state_key)?,
+                held.event_nid,
+            );
+        }
+    }
+    let entries: Vec<(i64, i64)> = entries.into_iter().collect();
+    Ok(state::new_state_group(
+        transaction,
+        room_nid,
+        None,
+        &entries,
+    )?)
 }
 
 /// Format, signatures and hashes of each event (dropping those that fail or belong to
