@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::api::Method;
 use crate::federation::client::path::encode as encode_path;
 use crate::federation::event_keys::fetch_event_keys;
-use crate::federation::template::{Handshake, membership_handshake, unreachable};
+use crate::federation::template::{Handshake, membership_handshake, peer_failure};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::hashes::event_id_for;
 use crate::proto::id::{RoomAliasId, RoomId, ServerName, UserId};
@@ -31,7 +31,7 @@ pub async fn resolve_alias(
         .client
         .request(alias.server_name(), Method::Get, &path, None)
         .await
-        .map_err(|e| unreachable(alias.server_name(), &e.to_string()))?;
+        .map_err(|e| peer_failure("directory query", &e))?;
     if status != 200 {
         return Err(MatrixError::new(
             404,
@@ -86,6 +86,12 @@ pub async fn join_remote(
     for resident in &candidates {
         match join_via(server, user, room_id, resident).await {
             Ok(event_id) => return Ok(event_id),
+            // The room's own answer (forbidden, a version we lack) holds for every
+            // resident, as Synapse takes it; a server that failed is worth a next try.
+            Err(e) if (400..500).contains(&e.status) => {
+                crate::info!("join of {room_id} via {resident} refused: {e}");
+                return Err(e);
+            }
             Err(e) => {
                 crate::info!("join of {room_id} via {resident} failed: {e}");
                 failures.push(format!("{resident}: {}", e.error));
@@ -93,8 +99,8 @@ pub async fn join_remote(
         }
     }
     Err(MatrixError::new(
-        404,
-        ErrCode::NotFound,
+        502,
+        ErrCode::Unknown,
         format!("could not join {room_id}: {}", failures.join("; ")),
     ))
 }

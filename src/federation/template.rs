@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::api::Method;
+use crate::federation::FedError;
 use crate::federation::client::path::encode as encode_path;
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::hashes::{event_id_for, hash_and_sign_event};
@@ -23,7 +24,7 @@ pub struct Handshake {
 
 /// `make_<membership>` (with `make_query`, e.g. the `ver=` list of a join), sign, then v2
 /// `send_<membership>` to `resident`. A 403 of the resident stays a 403; anything else that
-/// goes wrong is a 502 naming the step.
+/// goes wrong is a 502 naming the step and the reason.
 pub async fn membership_handshake(
     server: &Server,
     resident: &ServerName,
@@ -43,7 +44,7 @@ pub async fn membership_handshake(
         .client
         .request(resident, Method::Get, &path, None)
         .await
-        .map_err(|e| unreachable(resident, &e.to_string()))?;
+        .map_err(|e| peer_failure(&format!("make_{membership}"), &e))?;
     if status != 200 {
         return Err(remote_refusal(
             &format!("make_{membership}"),
@@ -81,7 +82,7 @@ pub async fn membership_handshake(
             Some(&Value::Object(event.clone())),
         )
         .await
-        .map_err(|e| unreachable(resident, &e.to_string()))?;
+        .map_err(|e| peer_failure(&format!("send_{membership}"), &e))?;
     if status != 200 {
         return Err(remote_refusal(
             &format!("send_{membership}"),
@@ -97,13 +98,10 @@ pub async fn membership_handshake(
     })
 }
 
-/// A peer that could not be reached: 502 naming it.
-pub fn unreachable(server_name: &ServerName, why: &str) -> MatrixError {
-    MatrixError::new(
-        502,
-        ErrCode::Unknown,
-        format!("cannot reach {server_name}: {why}"),
-    )
+/// A request to a peer that got no usable answer (unreachable, broken connection, not
+/// JSON, in backoff): 502 naming the step, the peer and the reason.
+pub fn peer_failure(step: &str, error: &FedError) -> MatrixError {
+    MatrixError::new(502, ErrCode::Unknown, format!("{step} failed: {error}"))
 }
 
 fn remote_refusal(step: &str, status: u16, body: &Value) -> MatrixError {
