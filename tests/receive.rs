@@ -449,3 +449,39 @@ fn an_event_held_as_an_outlier_joins_the_timeline_when_it_arrives_as_a_room_even
     );
     assert!(matches!(setup.receive(hello), Received::Accepted(_)));
 }
+
+#[test]
+fn a_pdu_for_a_room_known_only_from_an_invite_is_ignored_not_rejected() {
+    let rules = RoomRules::V11;
+    let setup = setup(rules);
+    let join = setup.remote_event(
+        "m.room.member",
+        Some("@bob:remote.test"),
+        json!({"membership": "join"}),
+        JOIN_AUTH,
+        None,
+        None,
+    );
+    let join_id = event_id_for(&rules, &join).unwrap();
+    // Another server's view: the room is known (from an invite), its join not stored yet.
+    let invited = store();
+    let room_id = setup.room_id.clone();
+    let remote_key = (setup.remote.1.key_id(), setup.remote.1.public_key_base64());
+    let (received, stored) = smol::block_on(invited.write(move |transaction| {
+        events::insert_room(transaction, &room_id, "11")?;
+        let room = events::room_by_id(transaction, &room_id)?.unwrap();
+        let keys = |server: &ServerName, key_id: &str| {
+            (server.as_str() == "remote.test" && key_id == remote_key.0)
+                .then(|| remote_key.1.clone())
+        };
+        let received = receive_pdu(transaction, &room, join, &keys)
+            .map_err(|e| StoreError::CommitFailed(e.to_string()))?;
+        Ok((received, events::event_by_id(transaction, &join_id)?))
+    }))
+    .unwrap();
+    assert!(matches!(received, Received::Dropped(_)), "{received:?}");
+    assert!(
+        stored.is_none(),
+        "nothing is stored, so the join can bring it later"
+    );
+}

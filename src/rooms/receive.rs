@@ -87,6 +87,15 @@ pub fn receive_pdu(
     json: Map<String, Value>,
     keys: &KeyLookup<'_>,
 ) -> Result<Received, RoomError> {
+    // A room known only from an invite, or whose join is not stored yet, has no state to
+    // check against: checked now, its first events would be rejected for good (a /send
+    // racing our own send_join did that). Ignore them, as Synapse ignores PDUs for rooms it
+    // is not in; the join's state and get_missing_events bring back what is needed.
+    if room.current_state_group.is_none() {
+        return Ok(Received::Dropped(
+            "this server has not joined the room (yet)".into(),
+        ));
+    }
     let rules = super::build::rules_of(room)?;
     let pdu = match checked_pdu(&rules, json, keys)? {
         Ok(pdu) => pdu,
