@@ -46,8 +46,16 @@ pub struct Backfilled {
 /// in the timeline here (unknown, or held only as outliers): what to ask `backfill` for.
 /// Empty when the history here reaches the room's creation. A rejected event ends a path.
 pub fn frontier(connection: &Connection, room_nid: i64) -> Result<Vec<String>, RoomError> {
+    let earliest = earliest_timeline(connection, room_nid, FRONTIER_SCAN)?;
+    // A room whose timeline here starts at its creation (every room created here, and
+    // joined rooms once backfilled to the end) has nothing more to fetch.
+    if earliest.first().is_some_and(|first| {
+        first.kind == "m.room.create" && first.state_key.as_deref() == Some("")
+    }) {
+        return Ok(Vec::new());
+    }
     let mut wanted = BTreeSet::new();
-    for stored in earliest_timeline(connection, room_nid, FRONTIER_SCAN)? {
+    for stored in earliest {
         for prev in stored_to_pdu(&stored)?.prev_event_ids() {
             match events::event_by_id(connection, prev)? {
                 Some(known) if !known.outlier || known.rejected => {}

@@ -100,3 +100,34 @@ def test_joined_history_visibility_hides_what_came_before_the_join(synapse, hear
     setup = events[events.index(next(e for e in events if e["type"] == "m.room.history_visibility")) :]
     assert {e["type"] for e in setup} <= {"m.room.history_visibility", "m.room.join_rules", "m.room.canonical_alias", "m.room.power_levels", "m.room.member", "m.room.create"}
     assert events[-1]["type"] == "m.room.create"
+
+
+def test_visibility_at_the_edges_of_backfill_batches_follows_the_state_there(synapse, hearth_direct):
+    """60 messages while the room is `shared`, then `joined` and 5 more: more than one
+    backfill answer, and the state before the oldest event of each answer comes from
+    Synapse's /state_ids (the state before the join would say `joined` and hide it)."""
+    hearth = hearth_direct
+    ivy = hearth_token(hearth, "ivy")
+    jack = synapse_token(synapse, "jack")
+    r = synapse.request("POST", "/_matrix/client/v3/createRoom", {"preset": "public_chat", "room_alias_name": "long"}, headers=auth(jack))
+    assert r.status == 200, r
+    room_id = r.json()["room_id"]
+
+    def send(body: str):
+        r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/{body}", {"msgtype": "m.text", "body": body}, headers=auth(jack))
+        assert r.status == 200, r
+
+    for n in range(60):
+        send(f"shown{n}")
+    r = synapse.request("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.history_visibility/", {"history_visibility": "joined"}, headers=auth(jack))
+    assert r.status == 200, r
+    for n in range(5):
+        send(f"late{n}")
+    join_from_hearth(hearth, synapse, ivy, "long")
+
+    asked_before = hearth.log().count("backfill of !")
+    events = paginate_back(hearth, ivy, room_id, limit=10)
+    assert hearth.log().count("backfill of !") - asked_before >= 2, hearth_lines(hearth, "backfill")
+    bodies = [e["content"]["body"] for e in events if e["type"] == "m.room.message"]
+    assert bodies == [f"shown{n}" for n in reversed(range(60))], f"{bodies}\n{hearth_lines(hearth, 'backfill')}"
+    assert events[-1]["type"] == "m.room.create"
