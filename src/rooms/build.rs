@@ -121,9 +121,13 @@ pub fn prepare_event(
             auth_events.push(stored_to_pdu(&stored)?);
         }
     }
-    let create = state::current_state_event(transaction, room.room_nid, "m.room.create", "")?
-        .map(|stored| stored_to_pdu(&stored))
-        .transpose()?;
+    // The create event is nearly always among the wanted auth events: parse it once.
+    let create = match auth_events.iter().find(|pdu| pdu.kind() == "m.room.create") {
+        Some(create) => Some(create.clone()),
+        None => state::current_state_event(transaction, room.room_nid, "m.room.create", "")?
+            .map(|stored| stored_to_pdu(&stored))
+            .transpose()?,
+    };
 
     let mut json = Map::new();
     json.insert("room_id".into(), json!(room.room_id));
@@ -193,6 +197,12 @@ fn references(
     explicit_ids: bool,
     stored: &[StoredEvent],
 ) -> Result<Value, RoomError> {
+    if !explicit_ids {
+        // Plain IDs need no parsing of the referenced events.
+        return Ok(Value::Array(
+            stored.iter().map(|e| json!(e.event_id)).collect(),
+        ));
+    }
     let pdus = stored
         .iter()
         .map(stored_to_pdu)
