@@ -56,18 +56,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
     if let Some(response) = earlier {
         return Ok(Response::ok(&response));
     }
-    let mut results = Map::new();
-    for pdu in pdus {
-        let Value::Object(pdu) = pdu else { continue };
-        let (event_id, outcome) = receive_one(server, &origin, pdu).await;
-        let result = match outcome {
-            Ok(()) => json!({}),
-            Err(why) => json!({ "error": why }),
-        };
-        if let Some(event_id) = event_id {
-            results.insert(event_id, result);
-        }
-    }
+    let results = receive_pdus(server, &origin, pdus).await;
     crate::federation::edus::receive_edus(server, &origin, &edus).await;
     let response = json!({ "pdus": results });
     let (origin_text, stored) = (origin.as_str().to_owned(), response.clone());
@@ -82,53 +71,137 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
     Ok(Response::ok(&response))
 }
 
-/// Receives one PDU, fetching missing prev events from the origin once. Returns the event
-/// ID (when it could be computed) and the outcome as the transaction answer reports it.
-async fn receive_one(
+/// The PDUs of a transaction for one room, with their event IDs, and whether the room's
+/// server ACL denies the origin (why, if so).
+struct RoomBatch {
+    room_id: String,
+    rules: RoomRules,
+    denied: Option<String>,
+    pdus: Vec<(String, Map<String, Value>)>,
+}
+
+/// Receives the PDUs of a transaction: per room, every PDU in one write job (one commit
+/// instead of one per PDU: a 50-PDU transaction costs one flush); then the PDUs that
+/// referenced unknown events, one by one, each after fetching its gap from the origin.
+/// Returns the per-PDU answer, by event ID.
+async fn receive_pdus(
     server: &Server,
     origin: &ServerName,
-    pdu: Map<String, Value>,
-) -> (Option<String>, Result<(), String>) {
-    let Some(room_id) = pdu
-        .get("room_id")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
-        return (None, Err("no room_id".into()));
-    };
-    let (lookup_room, acl_origin) = (room_id.clone(), origin.clone());
-    let (room, acl) = match server
-        .store
-        .read(move |connection| {
-            let Some(room) = events::room_by_id(connection, &lookup_room)? else {
-                return Ok(None);
-            };
-            let acl = acl_allows(connection, &room, &acl_origin)?;
-            Ok(Some((room, acl)))
-        })
-        .await
-    {
-        Ok(Some(found)) => found,
-        Ok(None) => return (None, Err("this server is not in that room".into())),
-        Err(e) => return (None, Err(format!("internal error: {}", internal(&e).error))),
-    };
-    let Some(rules) = RoomRules::for_version(&room.room_version) else {
-        return (None, Err("unsupported room version".into()));
-    };
-    let event_id = event_id_for(&rules, &pdu).ok();
-    // Spec: s2s "Server ACLs": a denied origin's PDUs are ignored, each with an error.
-    if let Err(denied) = acl {
-        crate::info!("PDU {event_id:?} from {origin} ignored: {}", denied.error);
-        return (event_id, Err(denied.error));
-    }
-    let mut outcome = receive(server, &rules, &room_id, pdu.clone()).await;
-    if let Ok(Received::Need(Need::Events(_))) = &outcome {
-        if let Err(why) = fill_gap(server, origin, &rules, &room_id, &pdu).await {
-            crate::info!("could not fill the gap before {event_id:?} from {origin}: {why}");
+    pdus: Vec<Value>,
+) -> Map<String, Value> {
+    let mut results = Map::new();
+    let mut rooms: Vec<RoomBatch> = Vec::new();
+    for pdu in pdus {
+        let Value::Object(pdu) = pdu else { continue };
+        let Some(room_id) = pdu
+            .get("room_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        if let Some(room) = rooms.iter_mut().find(|room| room.room_id == room_id) {
+            if let Ok(event_id) = event_id_for(&room.rules, &pdu) {
+                room.pdus.push((event_id, pdu));
+            }
+            continue;
         }
-        outcome = receive(server, &rules, &room_id, pdu).await;
+        let (lookup_room, acl_origin) = (room_id.clone(), origin.clone());
+        let room = server
+            .store
+            .read(move |connection| {
+                let Some(room) = events::room_by_id(connection, &lookup_room)? else {
+                    return Ok(None);
+                };
+                let acl = acl_allows(connection, &room, &acl_origin)?;
+                Ok(Some((room, acl)))
+            })
+            .await;
+        // Without a room (or its version) the event ID cannot be computed, so there is no
+        // key to report an error under: such PDUs are left out of the answer.
+        let (rules, acl) = match room {
+            Ok(Some((room, acl))) => (RoomRules::for_version(&room.room_version), acl),
+            Ok(None) => continue,
+            Err(e) => {
+                crate::error!("transaction from {origin}: {}", internal(&e).error);
+                continue;
+            }
+        };
+        let Some(rules) = rules else { continue };
+        let pdus = event_id_for(&rules, &pdu)
+            .map(|event_id| vec![(event_id, pdu)])
+            .unwrap_or_default();
+        rooms.push(RoomBatch {
+            room_id,
+            rules,
+            // Spec: s2s "Server ACLs": a denied origin's PDUs are ignored, each with an error.
+            denied: acl.err().map(|denied| denied.error),
+            pdus,
+        });
     }
-    let result = match outcome {
+    for RoomBatch {
+        room_id,
+        rules,
+        denied,
+        pdus: mut batch,
+    } in rooms
+    {
+        if let Some(denied) = denied {
+            crate::info!("{} PDUs from {origin} ignored: {denied}", batch.len());
+            for (event_id, _) in batch {
+                results.insert(event_id, json!({ "error": denied }));
+            }
+            continue;
+        }
+        // Oldest first (stable): a sender may list an event before the one it follows.
+        batch.sort_by_key(|(_, pdu)| pdu.get("depth").and_then(Value::as_i64).unwrap_or(0));
+        let outcomes = receive_batch(
+            server,
+            &rules,
+            &room_id,
+            batch.iter().map(|(_, pdu)| pdu.clone()).collect(),
+        )
+        .await;
+        for ((event_id, pdu), outcome) in batch.into_iter().zip(outcomes) {
+            let outcome = match outcome {
+                Ok(Received::Need(Need::Events(_))) => {
+                    retry_after_gap(server, origin, &rules, &room_id, &event_id, pdu).await
+                }
+                other => other,
+            };
+            let result = match answer(outcome) {
+                Ok(()) => json!({}),
+                Err(why) => json!({ "error": why }),
+            };
+            results.insert(event_id, result);
+        }
+    }
+    results
+}
+
+/// A PDU whose prev events were unknown: receive it again (an earlier PDU of the same
+/// transaction may have supplied them), else fetch the gap from the origin once and retry.
+async fn retry_after_gap(
+    server: &Server,
+    origin: &ServerName,
+    rules: &RoomRules,
+    room_id: &str,
+    event_id: &str,
+    pdu: Map<String, Value>,
+) -> Result<Received, String> {
+    let outcome = receive(server, rules, room_id, pdu.clone()).await;
+    if !matches!(outcome, Ok(Received::Need(Need::Events(_)))) {
+        return outcome;
+    }
+    if let Err(why) = fill_gap(server, origin, rules, room_id, &pdu).await {
+        crate::info!("could not fill the gap before {event_id} from {origin}: {why}");
+    }
+    receive(server, rules, room_id, pdu).await
+}
+
+/// The transaction answer's form of an outcome.
+fn answer(outcome: Result<Received, String>) -> Result<(), String> {
+    match outcome {
         Ok(Received::Accepted(_) | Received::Duplicate) => Ok(()),
         // Spec: a soft-failed event is accepted into the DAG; it is not an error for the sender.
         Ok(Received::SoftFailed(_)) => Ok(()),
@@ -136,8 +209,50 @@ async fn receive_one(
         Ok(Received::Dropped(why)) => Err(format!("dropped: {why}")),
         Ok(Received::Need(need)) => Err(need.to_string()),
         Err(why) => Err(why),
-    };
-    (event_id, result)
+    }
+}
+
+/// Receives `pdus` of one room, in order, in one write job, with their signers' keys
+/// fetched first. One outcome per PDU.
+async fn receive_batch(
+    server: &Server,
+    rules: &RoomRules,
+    room_id: &str,
+    pdus: Vec<Map<String, Value>>,
+) -> Vec<Result<Received, String>> {
+    let count = pdus.len();
+    let keys = fetch_event_keys(server, rules, &pdus.iter().collect::<Vec<_>>()).await;
+    let room_id = room_id.to_owned();
+    let result = server
+        .store
+        .write(move |transaction| {
+            let lookup = |server_name: &ServerName, key_id: &str| {
+                keys.get(&(server_name.clone(), key_id.to_owned())).cloned()
+            };
+            let mut outcomes = Vec::with_capacity(pdus.len());
+            for pdu in pdus {
+                // Each PDU sees the room as the previous ones left it (current state,
+                // extremities), so the room row is read again.
+                let Some(room) = events::room_by_id(transaction, &room_id)? else {
+                    outcomes.push(Err("unknown room".to_owned()));
+                    continue;
+                };
+                outcomes.push(match receive_pdu(transaction, &room, pdu, &lookup) {
+                    Ok(received) => Ok(received),
+                    Err(RoomError::Store(e)) => return Err(e),
+                    Err(e) => Err(e.to_string()),
+                });
+            }
+            Ok(outcomes)
+        })
+        .await;
+    match result {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            let why = format!("internal error: {}", internal(&e).error);
+            (0..count).map(|_| Err(why.clone())).collect()
+        }
+    }
 }
 
 async fn receive(
