@@ -178,7 +178,7 @@ impl RemoteRoom {
             headers: Vec::new(),
             body: body.to_string().into_bytes(),
             params: vec![txn_id.to_owned()],
-            peer: None,
+            client: None,
             origin: Some(self.remote.clone()),
         }
     }
