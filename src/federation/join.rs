@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::api::Method;
 use crate::federation::client::path::encode as encode_path;
 use crate::federation::event_keys::fetch_event_keys;
-use crate::federation::template::{Handshake, membership_handshake, peer_failure};
+use crate::federation::template::{Handshake, membership_handshake, peer_failure, remote_refusal};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::hashes::event_id_for;
 use crate::proto::id::{RoomAliasId, RoomId, ServerName, UserId};
@@ -32,12 +32,16 @@ pub async fn resolve_alias(
         .request(alias.server_name(), Method::Get, &path, None)
         .await
         .map_err(|e| peer_failure("directory query", &e))?;
-    if status != 200 {
+    if status == 404 {
         return Err(MatrixError::new(
             404,
             ErrCode::NotFound,
             format!("{alias} not found on {}", alias.server_name()),
         ));
+    }
+    if status != 200 {
+        // Not "not found": a 401 here means the peer cannot check our signature.
+        return Err(remote_refusal("query/directory", status, &body));
     }
     let room_id = body
         .get("room_id")

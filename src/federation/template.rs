@@ -104,15 +104,28 @@ pub fn peer_failure(step: &str, error: &FedError) -> MatrixError {
     MatrixError::new(502, ErrCode::Unknown, format!("{step} failed: {error}"))
 }
 
-fn remote_refusal(step: &str, status: u16, body: &Value) -> MatrixError {
+/// A peer's refusal of `step`, its errcode and error passed on: 403 stays 403, the rest is
+/// 502. A 401 gets a hint: the peer could not verify our signature, which almost always
+/// means it cannot reach us to fetch our keys (docs/deployment.md, "Troubleshooting").
+pub fn remote_refusal(step: &str, status: u16, body: &Value) -> MatrixError {
     let errcode = body.get("errcode").and_then(Value::as_str).unwrap_or("?");
     let error = body.get("error").and_then(Value::as_str).unwrap_or("");
+    let hint = if status == 401 {
+        " (it could not verify this server's signature, usually because it cannot reach \
+         this server to fetch its keys: run `hearth check`)"
+    } else {
+        ""
+    };
     let (status, code) = if status == 403 {
         (403, ErrCode::Forbidden)
     } else {
         (502, ErrCode::Unknown)
     };
-    MatrixError::new(status, code, format!("{step} refused: {errcode} {error}"))
+    MatrixError::new(
+        status,
+        code,
+        format!("{step} refused: {errcode} {error}{hint}"),
+    )
 }
 
 /// Our signed copy of the `event` of a make_* answer for `user`, with its event ID; an error
@@ -153,4 +166,29 @@ fn sign_membership_template(
         .map_err(|e| format!("cannot sign it: {e}"))?;
     let event_id = event_id_for(rules, &event).map_err(|e| e.to_string())?;
     Ok((event_id, event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_pass_the_peers_words_on() {
+        let body = json!({"errcode": "M_UNAUTHORIZED", "error": "Failed to find any key"});
+        let refused = remote_refusal("make_join", 401, &body);
+        assert_eq!(refused.status, 502);
+        let text = refused.body()["error"].as_str().unwrap_or("").to_owned();
+        assert!(
+            text.starts_with("make_join refused: M_UNAUTHORIZED Failed to find any key"),
+            "{text}"
+        );
+        assert!(text.contains("hearth check"), "{text}");
+        let body = json!({"errcode": "M_FORBIDDEN", "error": "banned"});
+        let refused = remote_refusal("make_join", 403, &body);
+        assert_eq!(refused.status, 403);
+        assert_eq!(
+            refused.body()["error"],
+            "make_join refused: M_FORBIDDEN banned"
+        );
+    }
 }
