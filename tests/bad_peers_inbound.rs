@@ -7,12 +7,12 @@ mod support;
 
 use serde_json::{Value, json};
 
-use hearth::proto::hashes::event_id_for;
+use hearth::proto::hashes::{event_id_for, hash_and_sign_event};
 use hearth::proto::signing::SigningKey;
 use support::TestServer;
 use support::client::{User, encode};
 use support::fake_peer::{
-    FakePeer, Joined, hearth_with_peers, join_as_peer, message_from_peer, message_with,
+    Answer, FakePeer, Joined, hearth_with_peers, join_as_peer, message_from_peer, message_with,
 };
 
 struct Room {
@@ -198,4 +198,99 @@ fn transactions_over_the_limits_are_refused_whole() {
         "deduplicated by (origin, txn ID)"
     );
     assert_eq!(room.event(&message_id).1["content"]["body"], "once");
+}
+
+#[test]
+fn one_transaction_per_origin_at_a_time_and_a_flood_leaves_the_server_responsive() {
+    let room = room("flood");
+    let (server, peer) = (&room.server, &room.peer);
+    // A PDU whose prev event is unknown: hearth asks the peer for the gap, and the peer
+    // takes its time answering, which keeps this transaction in progress.
+    let mut gap = json!({
+        "room_id": room.room_id,
+        "sender": peer.user("bob"),
+        "type": "m.room.message",
+        "content": {"msgtype": "m.text", "body": "after a gap"},
+        "origin_server_ts": 5_000,
+        "depth": room.joined.join_depth + 2,
+        "prev_events": ["$unknownunknownunknownunknownunknownunknown00"],
+        "auth_events": [room.joined.power_levels_id, room.joined.join_event_id],
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    if !room.joined.rules.room_id_is_create_event_hash {
+        gap["auth_events"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(room.joined.create_id));
+    }
+    hash_and_sign_event(&room.joined.rules, &mut gap, &peer.server_name, &peer.key).unwrap();
+    let gap = Value::Object(gap);
+    let (asked, asked_rx) = std::sync::mpsc::channel();
+    let asked = std::sync::Mutex::new(asked);
+    peer.set_handler(move |request| {
+        request.path.contains("/get_missing_events/").then(|| {
+            let _ = asked.lock().unwrap().send(());
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            Answer::Json(200, json!({"events": []}))
+        })
+    });
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| peer.send_txn(server, "slow", vec![gap.clone()], vec![]));
+        asked_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap();
+        // In progress: another transaction of the origin is told to come back later...
+        let other = message_from_peer(peer, &room.room_id, &room.joined, "other");
+        peer.send_txn(server, "other", vec![other], vec![])
+            .assert_error(429, "M_LIMIT_EXCEEDED");
+        // ...a retry of the same one waits for its answer...
+        let retry = scope.spawn(|| peer.send_txn(server, "slow", vec![], vec![]));
+        // ...and local clients are served meanwhile.
+        assert_eq!(room.alice.get(server, "/_matrix/client/versions").0, 200);
+        let first = first.join().unwrap();
+        let retry = retry.join().unwrap();
+        assert_eq!(first.status, 200);
+        assert_eq!(retry.status, 200);
+        assert_eq!(retry.json(), first.json(), "the retry gets the same answer");
+    });
+    peer.set_handler(|_| None);
+
+    // A flood: 24 threads of 4 transactions each, every one a new message. Each answer is
+    // 200 or 429, local clients are served throughout, and what was refused goes
+    // through when sent again one at a time.
+    let messages: Vec<Value> = (0..96)
+        .map(|n| message_from_peer(peer, &room.room_id, &room.joined, &format!("flood {n}")))
+        .collect();
+    let refused = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for (thread, chunk) in messages.chunks(4).enumerate() {
+            let refused = &refused;
+            scope.spawn(move || {
+                for (n, message) in chunk.iter().enumerate() {
+                    let txn = format!("flood-{thread}-{n}");
+                    let response = peer.send_txn(server, &txn, vec![message.clone()], vec![]);
+                    match response.status {
+                        200 => {}
+                        429 => refused.lock().unwrap().push((txn, message.clone())),
+                        other => panic!("{other}: {:?}", response.json()),
+                    }
+                }
+            });
+        }
+        for _ in 0..10 {
+            assert_eq!(room.alice.get(server, "/_matrix/client/versions").0, 200);
+        }
+    });
+    for (txn, message) in refused.into_inner().unwrap() {
+        assert_eq!(
+            peer.send_txn(server, &txn, vec![message], vec![]).status,
+            200
+        );
+    }
+    for message in &messages {
+        let (status, event) = room.event(&room.event_id(message));
+        assert_eq!(status, 200, "{event}");
+    }
 }

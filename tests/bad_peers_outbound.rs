@@ -105,7 +105,17 @@ fn join_through(server: &TestServer, alice: &User, peer: &FakePeer) -> (u16, Val
         encode(&room_id),
         encode(peer.server_name.as_str())
     );
-    alice.post(server, &path, json!({}))
+    let mut connection = server.connect();
+    // Long enough for a join that waits out hearth's own time limits.
+    connection.set_read_timeout(std::time::Duration::from_secs(180));
+    let authorization = format!("Bearer {}", alice.access_token);
+    let headers = [
+        ("Authorization", authorization.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    connection.send("POST", &path, &headers, b"{}");
+    let response = connection.read_response(false);
+    (response.status, response.json())
 }
 
 fn is_make_join(request: &PeerRequest) -> bool {
@@ -217,5 +227,59 @@ fn a_peer_whose_key_document_is_bad_is_refused_with_401() {
         assert_clear_error(response.status, &body, &["key"]);
         let origin = format!("X-Matrix from {}", peer.server_name);
         assert!(server.wait_for_log(&origin), "{:#?}", server.log_lines());
+    }
+}
+
+#[test]
+fn a_peer_that_never_answers_holds_up_nothing_but_its_own_requests() {
+    let (server, peers, alice) = hearth_with_peers("hang", 3);
+    let (hanging, good, no_keys) = (&peers[0], &peers[1], &peers[2]);
+    let room_id = alice.create_room(&server, json!({"preset": "public_chat"}));
+    join_as_peer(&server, hanging, &room_id);
+    hanging
+        .set_handler(|request| (is_send(request) || is_make_join(request)).then_some(Answer::Hang));
+    join_as_peer(&server, good, &room_id);
+    no_keys.set_handler(|request| {
+        request
+            .path
+            .starts_with("/_matrix/key/v2/server")
+            .then_some(Answer::Hang)
+    });
+    let profile = "/_matrix/federation/v1/query/profile?user_id=%40alice%3Ahearth.test";
+    std::thread::scope(|scope| {
+        // A client's join through the silent peer, and a request whose origin's keys
+        // never come: both run into their time limits, in the background.
+        let join = scope.spawn(|| join_through(&server, &alice, hanging));
+        let keyless = scope.spawn(|| no_keys.call(&server, "GET", profile, None));
+        hanging.wait_for(is_make_join);
+        no_keys.wait_for(|request| request.path.starts_with("/_matrix/key/v2/server"));
+
+        // Meanwhile: local clients are served and the good peer gets every message.
+        let sent: Vec<String> = (0..3).map(|n| format!("while hanging {n}")).collect();
+        for text in &sent {
+            alice.send_text(&server, &room_id, text);
+        }
+        wait_for_messages(good, 0, &sent);
+        assert_eq!(alice.get(&server, "/_matrix/client/versions").0, 200);
+
+        // 504: hearth's time limit caught the handler waiting for the other server.
+        let (status, body) = join.join().unwrap();
+        assert_clear_error(status, &body, &["no answer within"]);
+        assert_eq!(status, 504, "{body}");
+        let keyless = keyless.join().unwrap();
+        assert_clear_error(keyless.status, &keyless.json(), &[]);
+        assert!([401, 504].contains(&keyless.status), "{:?}", keyless.json());
+    });
+    // The silent destination's transaction timed out and waits for a retry.
+    let name = hanging.server_name.to_string();
+    let timed_out = |line: &String| line.contains("will retry") && line.contains(&name);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !server.log_lines().iter().any(timed_out) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:#?}",
+            server.log_lines()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

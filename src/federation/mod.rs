@@ -10,6 +10,7 @@ pub mod edus;
 pub mod endpoints;
 mod error;
 pub mod event_keys;
+pub mod in_flight;
 pub mod invite;
 pub mod join;
 pub mod keys;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::federation::client::FederationClient;
 use crate::federation::dns::{DnsClient, DnsConfig};
+use crate::federation::in_flight::InFlight;
 use crate::federation::keys::KeyRing;
 use crate::federation::resolve::{Resolver, tls};
 use crate::federation::sender::Sender;
@@ -17,6 +18,8 @@ pub struct Federation {
     pub keys: KeyRing,
     /// Wakes the outbound transaction sender (`federation::sender`) for new outbox rows.
     pub sender: Sender,
+    /// The inbound transaction in progress of each origin (one at a time).
+    pub in_flight: InFlight,
 }
 
 impl Federation {
@@ -34,6 +37,7 @@ impl Federation {
             client: FederationClient::new(server_name.clone(), signing_key.clone(), resolver, tls),
             keys: KeyRing::default(),
             sender: Sender::new(),
+            in_flight: InFlight::default(),
         })
     }
 }

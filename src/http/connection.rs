@@ -116,8 +116,12 @@ async fn route(
     if request.len().is_some_and(|len| len > route.body_limit) {
         return (too_large(route.body_limit), false);
     }
+    // Whether the time limit caught the request still arriving (408) or its handler still
+    // working, typically waiting for another server (504).
+    let body_read = std::sync::atomic::AtomicBool::new(false);
     let work = async {
         let body = read_body(request, route.body_limit).await?;
+        body_read.store(true, std::sync::atomic::Ordering::Relaxed);
         // Spec: s2s "Request Authentication": the signature covers the path and query as
         // sent; async-h1's URL keeps both as received (its parser percent-encodes only
         // characters that a conforming sender never leaves bare).
@@ -171,6 +175,20 @@ async fn route(
     match work.or(timeout).await {
         Ok(response) => (response, true),
         Err(BodyError::TooLarge) => (too_large(route.body_limit), false),
+        Err(BodyError::Timeout) if body_read.load(std::sync::atomic::Ordering::Relaxed) => {
+            crate::warn!("{method_name} {path}: no answer within {:?}", route.timeout);
+            (
+                Response::from_error(&MatrixError::new(
+                    504,
+                    ErrCode::Unknown,
+                    format!(
+                        "no answer within {} s (waiting for another server?)",
+                        route.timeout.as_secs()
+                    ),
+                )),
+                true,
+            )
+        }
         Err(BodyError::Timeout) => (
             Response::from_error(&MatrixError::new(
                 408,

@@ -150,6 +150,8 @@ impl FakePeer {
         .unwrap();
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let mut connection = server.connect();
+        // Long enough for a request that waits out hearth's own time limits.
+        connection.set_read_timeout(Duration::from_secs(180));
         let headers = [
             ("Authorization", authorization.as_str()),
             ("Content-Type", "application/json"),

@@ -249,6 +249,15 @@ impl Connection {
         }
     }
 
+    /// Waits longer than the default 20 s for answers (requests that run into a limit).
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        let tcp = match self {
+            Connection::Plain(reader) => reader.get_ref(),
+            Connection::Tls(reader) => &reader.get_ref().sock,
+        };
+        tcp.set_read_timeout(Some(timeout)).unwrap();
+    }
+
     /// The server's certificate (TLS only).
     pub fn peer_certificate(&self) -> Option<Vec<u8>> {
         match self {

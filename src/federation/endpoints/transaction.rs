@@ -1,5 +1,6 @@
 //! `PUT /_matrix/federation/v1/send/{txnId}`: a transaction of PDUs and EDUs from another
-//! server. Deduplicated per origin; each PDU goes through the receive pipeline, gaps are
+//! server. One at a time per origin (`federation::in_flight`: another gets 429), and
+//! deduplicated per origin; each PDU goes through the receive pipeline, gaps are
 //! filled with `get_missing_events`; the answer is 200 with per-PDU errors (spec: s2s
 //! "Transactions").
 
@@ -11,6 +12,7 @@ use super::room_access::{acl_allows, internal, origin};
 use crate::api::{ApiResult, Method, Request, Response};
 use crate::federation::client::path::encode as encode_path;
 use crate::federation::event_keys::fetch_event_keys;
+use crate::federation::in_flight::Admission;
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::hashes::event_id_for;
 use crate::proto::id::ServerName;
@@ -47,6 +49,24 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
             "at most 50 PDUs and 100 EDUs per transaction",
         ));
     }
+    // One transaction per origin at a time (as Synapse): another is told to come back,
+    // a retry of this one waits for its answer, stored by then.
+    let _slot = loop {
+        match server.federation.in_flight.admit(&origin, &txn_id) {
+            Admission::Go(slot) => break slot,
+            Admission::Busy(current) => {
+                crate::info!("txn {txn_id} from {origin} while {current} is in progress: 429");
+                return Err(MatrixError::new(
+                    429,
+                    ErrCode::LimitExceeded,
+                    "another transaction of your server is in progress",
+                ));
+            }
+            Admission::Wait(done) => {
+                let _ = done.recv().await;
+            }
+        }
+    };
     let (origin_text, txn) = (origin.as_str().to_owned(), txn_id.clone());
     let earlier = server
         .store
