@@ -341,3 +341,66 @@ fn forget_and_knock() {
     assert_eq!(knock(&old_room).0, 403);
     assert_eq!(knock("!unknown:hearth.test").0, 404);
 }
+
+#[test]
+fn history_visibility_decides_what_a_later_member_reads() {
+    let server = open_server("visibility");
+    let alice = register(&server, "alice");
+    let bob = register(&server, "bob");
+    let room_id = alice.create_room(
+        &server,
+        json!({"preset": "public_chat", "initial_state": [{
+            "type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "joined"}
+        }]}),
+    );
+    let secret = alice.send_text(&server, &room_id, "before bob");
+    let (status, _) = alice.put(
+        &server,
+        &room_path(&room_id, "state/m.room.history_visibility/"),
+        json!({"history_visibility": "shared"}),
+    );
+    assert_eq!(status, 200);
+    let shared = alice.send_text(&server, &room_id, "shared with later members");
+    bob.join(&server, &room_id);
+    let after = alice.send_text(&server, &room_id, "after bob");
+
+    let bodies = |user: &User| -> Vec<String> {
+        let (status, body) = user.get(&server, &room_path(&room_id, "messages?dir=b&limit=100"));
+        assert_eq!(status, 200, "{body}");
+        body["chunk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // Spec: c2s "History visibility": `joined` hides what came before bob's join from him;
+    // `shared` shows it to every member. Alice, joined throughout, sees all of it.
+    assert_eq!(bodies(&bob), vec!["after bob", "shared with later members"]);
+    assert_eq!(
+        bodies(&alice),
+        vec!["after bob", "shared with later members", "before bob"]
+    );
+    let event = |user: &User, id: &str| {
+        user.get(
+            &server,
+            &room_path(&room_id, &format!("event/{}", encode(id))),
+        )
+        .0
+    };
+    assert_eq!(event(&bob, &secret), 404);
+    assert_eq!(event(&bob, &shared), 200);
+    assert_eq!(event(&alice, &secret), 200);
+    let (status, context) = bob.get(
+        &server,
+        &room_path(&room_id, &format!("context/{}?limit=10", encode(&after))),
+    );
+    assert_eq!(status, 200, "{context}");
+    let before: Vec<&str> = context["events_before"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["content"]["body"].as_str())
+        .collect();
+    assert_eq!(before, vec!["shared with later members"]);
+}

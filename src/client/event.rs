@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::auth::{authenticate, internal};
 use super::event_filter::{EventFilter, filtered_page};
 use super::format::client_event;
+use super::history_visibility::visible_to;
 use super::room_read::{ReadableRoom, parse_room_id, readable_room};
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
@@ -31,7 +32,7 @@ pub async fn get_event(server: &Server, request: Request) -> ApiResult {
                 Err(e) => return Ok(Err(e)),
             };
             Ok(
-                visible_event(connection, &readable, &event_id)?.map(|event| {
+                visible_event(connection, &readable, user.as_str(), &event_id)?.map(|event| {
                     client_event(&event, &readable.room.room_id, &readable.rules, now_ms())
                 }),
             )
@@ -61,12 +62,17 @@ pub async fn context(server: &Server, request: Request) -> ApiResult {
                 Ok(readable) => readable,
                 Err(e) => return Ok(Err(e)),
             };
-            let event = match visible_event(connection, &readable, &event_id)? {
+            let event = match visible_event(connection, &readable, user.as_str(), &event_id)? {
                 Ok(event) => event,
                 Err(e) => return Ok(Err(e)),
             };
             Ok(Ok(context_of(
-                connection, &readable, event, limit, &filter,
+                connection,
+                &readable,
+                user.as_str(),
+                event,
+                limit,
+                &filter,
             )?))
         })
         .await
@@ -74,10 +80,12 @@ pub async fn context(server: &Server, request: Request) -> ApiResult {
     Ok(Response::ok(&answer))
 }
 
-/// The event if it is in the room's timeline and within what the user may read.
+/// The event if it is in the room's timeline and within what the user may read (up to
+/// their leave, and as the room's history visibility allows).
 fn visible_event(
     connection: &Connection,
     readable: &ReadableRoom,
+    user: &str,
     event_id: &str,
 ) -> Result<Result<StoredEvent, MatrixError>, StoreError> {
     let event = events::event_by_id(connection, event_id)?.filter(|event| {
@@ -88,12 +96,17 @@ fn visible_event(
                 readable.visible_until.is_none_or(|until| position <= until)
             })
     });
+    let event = match event {
+        Some(event) if visible_to(connection, user, &event)? => Some(event),
+        _ => None,
+    };
     Ok(event.ok_or_else(|| MatrixError::new(404, ErrCode::NotFound, "event not found")))
 }
 
 fn context_of(
     connection: &Connection,
     readable: &ReadableRoom,
+    user: &str,
     event: StoredEvent,
     limit: i64,
     filter: &EventFilter,
@@ -107,7 +120,8 @@ fn context_of(
     let before = filtered_page(
         connection,
         room_nid,
-        (0, position - 1),
+        // Backfilled history has positions below zero.
+        (i64::MIN, position - 1),
         before_limit,
         true,
         filter,
@@ -139,10 +153,21 @@ fn context_of(
             .map(|e| client_event(e, &readable.room.room_id, &readable.rules, now))
             .collect()
     };
+    let shown = |events: Vec<StoredEvent>| -> Result<Vec<Value>, StoreError> {
+        let mut kept = Vec::new();
+        for event in events {
+            if visible_to(connection, user, &event)? {
+                kept.push(event);
+            }
+        }
+        Ok(format(&kept))
+    };
+    let events_before = shown(before.events)?;
+    let events_after = shown(after.events)?;
     Ok(json!({
         "event": client_event(&event, &readable.room.room_id, &readable.rules, now),
-        "events_before": format(&before.events),
-        "events_after": format(&after.events),
+        "events_before": events_before,
+        "events_after": events_after,
         "state": format(&state_events),
         "start": format!("s{start}"),
         "end": format!("s{end}"),

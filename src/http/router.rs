@@ -296,7 +296,8 @@ fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
     for pattern_segment in pattern.split('/') {
         let segment = path_segments.next()?;
         if pattern_segment.starts_with('{') {
-            if segment.is_empty() {
+            // An empty state key is a real one: clients write `/state/m.room.name/`.
+            if segment.is_empty() && pattern_segment != "{stateKey}" {
                 return None;
             }
             params.push(percent_decode(segment)?);
@@ -386,6 +387,25 @@ mod tests {
                 "/_matrix/client/v3/rooms/{roomId}/messages",
                 vec!["!a:b".to_owned()]
             ))
+        );
+    }
+
+    #[test]
+    fn an_empty_state_key_is_a_state_key() {
+        // matrix-js-sdk (Element) writes the empty state key as a trailing slash.
+        assert_eq!(
+            found(
+                Method::Put,
+                "/_matrix/client/v3/rooms/%21a%3Ab/state/m.room.name/"
+            ),
+            Some((
+                "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}",
+                vec!["!a:b".to_owned(), "m.room.name".to_owned(), String::new()]
+            ))
+        );
+        assert_eq!(
+            found(Method::Get, "/_matrix/client/v3/rooms/%21a%3Ab/state//x"),
+            None
         );
     }
 
