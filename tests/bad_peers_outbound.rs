@@ -1,5 +1,6 @@
-//! The real binary talking to bad peers: a destination that is down gets its
-//! transactions later, in order, while other destinations are served at once; a resident
+//! The real binary talking to bad peers: a destination that is down (HTML, 500, garbage,
+//! closed connections) gets its transactions later, in order, while other destinations
+//! are served at once; a silent peer holds up only its own requests; a resident
 //! server answering make_join with HTML, garbage, 500 or a closed connection gives the
 //! joining client a clear Matrix error; a peer whose key document is bad or missing is
 //! refused with 401. Each failure is logged with its reason.
@@ -53,41 +54,69 @@ fn a_destination_that_is_down_gets_everything_in_order_later_and_others_are_not_
     let room_id = alice.create_room(&server, json!({"preset": "public_chat"}));
     join_as_peer(&server, down, &room_id);
     join_as_peer(&server, up, &room_id);
-    // Down: every /send is cut off without an answer.
-    down.set_handler(|request| is_send(request).then_some(Answer::Close));
-    let start_down = down.requests().len();
-
-    let sent: Vec<String> = (0..5).map(|n| format!("m{n}")).collect();
-    for text in &sent {
-        alice.send_text(&server, &room_id, text);
-    }
-    // The healthy destination gets all five at once, in order.
-    wait_for_messages(up, 0, &sent);
-    // The other was tried, failed, and the failure is in the log with its reason.
-    down.wait_for(|r| is_send(r) && !r.body["pdus"].as_array().unwrap().is_empty());
-    let reason = down.server_name.to_string();
-    assert!(
-        server.wait_for_log("will retry"),
-        "{:#?}",
-        server.log_lines()
-    );
-    assert!(
+    let profile = "/_matrix/federation/v1/query/profile?user_id=%40alice%3Ahearth.test";
+    let name = down.server_name.to_string();
+    let retries_logged = || {
         server
             .log_lines()
             .iter()
-            .any(|line| line.contains("will retry") && line.contains(&reason)),
-        "{:#?}",
-        server.log_lines()
-    );
-    assert_eq!(alice.get(&server, "/_matrix/client/versions").0, 200);
+            .filter(|line| line.contains("will retry") && line.contains(&name))
+            .count()
+    };
+    let sent: Vec<String> = (0..5).map(|n| format!("m{n}")).collect();
+    // Down four ways in turn: each /send is answered with HTML, a 500, bytes that are not
+    // HTTP, or a closed connection. Each failure is logged with its reason, and a signed
+    // request from the destination (it is up again) brings the next attempt at once.
+    let html = b"<html><body>Service Unavailable</body></html>".to_vec();
+    let modes = [
+        (Answer::Raw(200, "text/html", html), "not JSON"),
+        (
+            Answer::Json(500, json!({"errcode": "M_UNKNOWN", "error": "boom"})),
+            "answered 500",
+        ),
+        (
+            Answer::Garbage(b"220 smtp.example ESMTP\r\n".to_vec()),
+            "will retry",
+        ),
+        (Answer::Close, "will retry"),
+    ];
+    for (index, (answer, reason)) in modes.into_iter().enumerate() {
+        down.set_handler(move |request| is_send(request).then(|| answer.clone()));
+        let (seen, logged) = (down.requests().len(), retries_logged());
+        if index == 0 {
+            for text in &sent {
+                alice.send_text(&server, &room_id, text);
+            }
+            // The healthy destination gets all five at once, in order.
+            wait_for_messages(up, 0, &sent);
+        } else {
+            assert_eq!(down.call(&server, "GET", profile, None).status, 200);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while retries_logged() <= logged || down.requests().len() <= seen {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mode {index}: {:#?}",
+                server.log_lines()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(
+            server
+                .log_lines()
+                .iter()
+                .any(|line| line.contains(reason) && line.contains(&name)),
+            "{reason}: {:#?}",
+            server.log_lines()
+        );
+        assert_eq!(alice.get(&server, "/_matrix/client/versions").0, 200);
+    }
 
     // Back up: its next signed request shows it, and the queue goes at once, in order.
     down.set_handler(|_| None);
     let back = down.requests().len();
-    let profile = "/_matrix/federation/v1/query/profile?user_id=%40alice%3Ahearth.test";
     assert_eq!(down.call(&server, "GET", profile, None).status, 200);
     wait_for_messages(down, back, &sent);
-    assert!(down.requests().len() > start_down);
 
     // And the two stay in step afterwards.
     alice.send_text(&server, &room_id, "after");

@@ -1,8 +1,8 @@
 //! Server ACLs end to end against the real binary: a fake peer (its own key, served over
 //! TLS as `127.0.0.1:<port>`) joins a hearth room; once the room's `m.room.server_acl`
 //! denies it, every room endpoint answers it 403 `M_FORBIDDEN`, its PDUs in `/send` get a
-//! per-PDU error and are not stored, and its typing EDUs are dropped; lifting the ACL lets
-//! it back in.
+//! per-PDU error and are not stored, and its typing and receipt EDUs are dropped; lifting
+//! the ACL lets it back in.
 
 mod support;
 
@@ -162,7 +162,10 @@ fn a_denied_server_is_refused_by_every_room_endpoint_and_lifting_the_acl_lets_it
     let send = |txn: &str, pdus, edus| peer.send_txn(&server, txn, pdus, edus);
     let typing = json!({"edu_type": "m.typing", "content": {
         "room_id": room_id, "user_id": peer.user("bob"), "typing": true}});
-    let response = send("denied1", vec![message.clone()], vec![typing.clone()]);
+    let receipt = json!({"edu_type": "m.receipt", "content": {room_id.clone(): {"m.read": {
+        peer.user("bob"): {"event_ids": [joined.join_event_id], "data": {"ts": 6_000}}}}}});
+    let edus = vec![typing, receipt];
+    let response = send("denied1", vec![message.clone()], edus.clone());
     assert_eq!(response.status, 200);
     let error = response.json()["pdus"][&message_id]["error"].clone();
     assert!(error.as_str().unwrap().contains("server ACL"), "{error}");
@@ -180,7 +183,7 @@ fn a_denied_server_is_refused_by_every_room_endpoint_and_lifting_the_acl_lets_it
     let ephemeral = &sync["rooms"]["join"][&room_id]["ephemeral"]["events"];
     assert!(
         !ephemeral.to_string().contains(&peer.user("bob")),
-        "a denied server's typing is dropped: {ephemeral}"
+        "a denied server's typing and receipts are dropped: {ephemeral}"
     );
 
     // IP literals refused as a class.
@@ -194,12 +197,12 @@ fn a_denied_server_is_refused_by_every_room_endpoint_and_lifting_the_acl_lets_it
     peer.call(&server, "GET", &state_ids, None)
         .assert_error(403, "M_FORBIDDEN");
 
-    // Lifted: the peer is back, its PDU and its typing go through.
+    // Lifted: the peer is back, its PDU, its typing and its receipt go through.
     let (status, _) = set_acl(&server, &alice, &room_id, json!({"allow": ["*"]}));
     assert_eq!(status, 200);
     assert_eq!(peer.call(&server, "GET", &state_ids, None).status, 200);
     assert_eq!(peer.call(&server, "GET", &backfill, None).status, 200);
-    let response = send("allowed1", vec![message], vec![typing]);
+    let response = send("allowed1", vec![message], edus);
     assert_eq!(response.status, 200);
     assert_eq!(
         response.json()["pdus"][&message_id],
@@ -212,10 +215,14 @@ fn a_denied_server_is_refused_by_every_room_endpoint_and_lifting_the_acl_lets_it
     assert_eq!(event["content"]["body"], "while denied");
     let sync = alice.sync(&server, None, 0);
     let ephemeral = &sync["rooms"]["join"][&room_id]["ephemeral"]["events"];
-    assert!(
-        ephemeral.to_string().contains(&peer.user("bob")),
-        "{ephemeral}"
-    );
+    for kind in ["m.typing", "m.receipt"] {
+        let events = ephemeral.as_array().unwrap();
+        let event = events.iter().find(|e| e["type"] == kind);
+        assert!(
+            event.is_some_and(|e| e.to_string().contains(&peer.user("bob"))),
+            "{kind}: {ephemeral}"
+        );
+    }
 }
 
 #[test]
