@@ -236,15 +236,17 @@ pub fn ensure_joined(owner: &Session, member: &Session, room_id: &str) -> Result
         encode(room_id),
         encode(&owner.server.name)
     );
-    if member.request("POST", &join_path, Some(&json!({}))).is_ok() {
+    let Err(first_error) = member.request("POST", &join_path, Some(&json!({}))) else {
         return Ok(());
-    }
+    };
     let invite_path = format!("/_matrix/client/v3/rooms/{}/invite", encode(room_id));
-    owner.request(
-        "POST",
-        &invite_path,
-        Some(&json!({ "user_id": member.server.user_id() })),
-    )?;
+    owner
+        .request(
+            "POST",
+            &invite_path,
+            Some(&json!({ "user_id": member.server.user_id() })),
+        )
+        .map_err(|invite_error| format!("{first_error}; then {invite_error}"))?;
     member
         .request("POST", &join_path, Some(&json!({})))
         .map(drop)
