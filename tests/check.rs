@@ -2,7 +2,8 @@
 //! (`[federation] extra_ca`), names pointed at loopback through a hosts file named by
 //! `HEARTH_HOSTS_FILE` (and DNS sent to a closed loopback port through
 //! `HEARTH_RESOLV_CONF`, so nothing leaves the machine): a good set-up says FederationOK with exit 0; a certificate for
-//! the wrong name and a closed port each name their fault, with exit 1.
+//! the wrong name, a closed port and plain HTTP where TLS is expected each name their
+//! fault, with exit 1.
 
 mod support;
 
@@ -226,6 +227,26 @@ fn a_closed_port_says_other_servers_cannot_reach_you() {
     let report: Value = serde_json::from_str(&unknown_stdout).unwrap();
     assert_eq!(codes(&report, "problems"), ["dns_failed"]);
     assert_eq!(report["resolution"]["error_kind"], "dns");
+}
+
+#[test]
+fn a_plain_http_listener_on_the_federation_port_is_named_as_a_tls_fault() {
+    let dir = temp_dir("check-plain");
+    let port = free_port("127.0.0.1");
+    let name = format!("hearth.test:{port}");
+    // Plain HTTP where TLS is expected: hearth waits for a request head while the check
+    // waits for the TLS answer, until the check's time limit.
+    let config = format!(
+        "server_name = \"{name}\"\ndata_dir = \"{}\"\n[[listen]]\naddr = \"127.0.0.1:{port}\"\n",
+        dir.join("data").display()
+    );
+    let _server = TestServer::start(&dir, &config, None);
+    let (ok, stdout, _) = check(&dir, &name, "127.0.0.1 hearth.test\n", true);
+    assert!(!ok);
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(codes(&report, "problems"), ["tls_failed"]);
+    let error = report["connections"][0]["error"].as_str().unwrap();
+    assert!(error.contains("does not speak TLS"), "{error}");
 }
 
 /// Delegation through the well-known needs port 443, so this test binds a loopback

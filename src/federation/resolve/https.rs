@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
@@ -86,15 +87,21 @@ pub async fn get(
             .map_err(|e| HttpsError::Tls(format!("bad TLS name {name}: {e}")))?,
         None => ServerName::IpAddress(addr.ip().into()),
     };
+    // Where the time limit struck: a port that accepts but never answers the handshake is
+    // told apart from one that cannot be reached (a plain-HTTP listener waits for a request
+    // head, silently, while we wait for its TLS answer).
+    let handshaking = AtomicBool::new(false);
     let exchange = async {
         let tcp = TcpStream::connect(addr)
             .await
             .map_err(|e| HttpsError::Connect(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
+        handshaking.store(true, Ordering::Relaxed);
         let mut stream = TlsConnector::from(config)
             .connect(server_name, tcp)
             .await
             .map_err(|e| HttpsError::Tls(e.to_string()))?;
+        handshaking.store(false, Ordering::Relaxed);
         let connection = stream.get_ref().1;
         let tls = TlsInfo {
             version: connection
@@ -134,7 +141,15 @@ pub async fn get(
     exchange
         .or(async {
             smol::Timer::after(timeout).await;
-            Err(HttpsError::Timeout)
+            if handshaking.load(Ordering::Relaxed) {
+                Err(HttpsError::Tls(format!(
+                    "no answer within {} s (the port accepts connections but does not \
+                     speak TLS: a plain-HTTP listener?)",
+                    timeout.as_secs()
+                )))
+            } else {
+                Err(HttpsError::Timeout)
+            }
         })
         .await
 }
