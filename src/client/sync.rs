@@ -306,13 +306,7 @@ fn joined_room(
         }
     } else {
         // State that changed in the gap between the token and the timeline.
-        state::current_state_events(connection, room_nid)?
-            .into_iter()
-            .filter(|e| {
-                e.stream_ordering
-                    .is_some_and(|s| s > after && s < timeline_start)
-            })
-            .collect()
+        state::current_state_changed_between(connection, room_nid, after, timeline_start)?
     };
     let state_events = add_state_left_out(
         connection,
@@ -324,12 +318,19 @@ fn joined_room(
         position,
     )?;
     let prev_batch = format!("s{}", timeline_start - 1);
-    let joined_members = events::members_with(connection, room_nid, "join")?;
-    let invited_members = events::members_with(connection, room_nid, "invite")?;
-    let heroes: Vec<&String> = joined_members
-        .iter()
-        .chain(invited_members.iter())
-        .filter(|user| **user != sync.user_id)
+    // Counts and a few names, never the whole member list: a sync of a 10,000-member room
+    // must not read 10,000 rows for its summary.
+    let joined_count = events::member_count(connection, room_nid, "join")?;
+    let invited_count = events::member_count(connection, room_nid, "invite")?;
+    let mut heroes = events::some_members_with(connection, room_nid, "join", 6)?;
+    if heroes.len() < 6 {
+        heroes.extend(events::some_members_with(
+            connection, room_nid, "invite", 6,
+        )?);
+    }
+    let heroes: Vec<String> = heroes
+        .into_iter()
+        .filter(|user| *user != sync.user_id)
         .take(5)
         .collect();
     Ok(Some(json!({
@@ -345,8 +346,8 @@ fn joined_room(
         "account_data": { "events": room_account_data },
         "summary": {
             "m.heroes": heroes,
-            "m.joined_member_count": joined_members.len(),
-            "m.invited_member_count": invited_members.len(),
+            "m.joined_member_count": joined_count,
+            "m.invited_member_count": invited_count,
         },
         "unread_notifications": unread_notifications(
             connection,

@@ -378,6 +378,33 @@ pub fn members_with(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// How many users have `membership` in the room.
+pub fn member_count(
+    connection: &Connection,
+    room_nid: i64,
+    membership: &str,
+) -> Result<i64, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT COUNT(*) FROM memberships WHERE room_nid = ?1 AND membership = ?2",
+    )?;
+    Ok(statement.query_row(params![room_nid, membership], |row| row.get(0))?)
+}
+
+/// Up to `limit` users with `membership` in the room, in user ID order.
+pub fn some_members_with(
+    connection: &Connection,
+    room_nid: i64,
+    membership: &str,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT user_id FROM memberships WHERE room_nid = ?1 AND membership = ?2 \
+         ORDER BY user_id LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![room_nid, membership, limit], |row| row.get(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// Whether any user of `server_name` has (or had) a membership in the room.
 pub fn server_has_member(
     connection: &Connection,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use super::events::{StoredEvent, event_by_nid};
+use super::events::{EVENT_COLUMNS, StoredEvent, event_by_nid, event_from_row};
 
 /// After this many deltas in a chain, a group is written as a full snapshot, which bounds
 /// how many rows a state lookup walks.
@@ -215,6 +215,28 @@ pub fn current_state_events(
         }
     }
     Ok(events)
+}
+
+/// The room's current state events that entered the stream with `after < position < before`:
+/// what an incremental sync reports as state changed in the gap before its timeline.
+/// Found from the stream (usually a handful of events), never by loading the whole state.
+pub fn current_state_changed_between(
+    connection: &Connection,
+    room_nid: i64,
+    after: i64,
+    before: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE event_nid IN (\
+         SELECT e.event_nid FROM events e \
+         JOIN state_keys k ON k.kind = e.kind AND k.state_key = e.state_key \
+         JOIN current_state c ON c.room_nid = e.room_nid AND c.state_key_nid = k.state_key_nid \
+         WHERE e.room_nid = ?1 AND e.stream_ordering > ?2 AND e.stream_ordering < ?3 \
+         AND e.state_key IS NOT NULL AND c.event_nid = e.event_nid) \
+         ORDER BY stream_ordering"
+    ))?;
+    let rows = statement.query_map(params![room_nid, after, before], event_from_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Every event of a state group, loaded.
