@@ -2,7 +2,7 @@
 //! TLS as `127.0.0.1:<port>`) joins a hearth room; once the room's `m.room.server_acl`
 //! denies it, every room endpoint answers it 403 `M_FORBIDDEN`, its PDUs in `/send` get a
 //! per-PDU error and are not stored, and its typing and receipt EDUs are dropped; lifting
-//! the ACL lets it back in.
+//! the ACL lets it back in. Nor can a room endpoint be made to answer about another room.
 
 mod support;
 
@@ -242,4 +242,48 @@ fn an_acl_that_allows_only_named_servers_denies_the_rest() {
     );
     peer.call(&server, "GET", &path, None)
         .assert_error(403, "M_FORBIDDEN");
+}
+
+#[test]
+fn room_endpoints_never_answer_about_another_rooms_events() {
+    let (server, peer, alice) = start("acl-cross-room");
+    let open_room = alice.create_room(&server, json!({"preset": "public_chat"}));
+    let joined = join_as_peer(&server, &peer, &open_room);
+    // A room the peer is not in, and one whose ACL denies it: its events stay hidden even
+    // when asked for under the room the peer is in.
+    let closed_room = alice.create_room(&server, json!({"preset": "private_chat"}));
+    let secret = alice.send_text(&server, &closed_room, "secret");
+    let (room, event) = (encode(&open_room), encode(&secret));
+    let f = "/_matrix/federation/v1";
+    for path in [
+        format!("{f}/state/{room}?event_id={event}"),
+        format!("{f}/state_ids/{room}?event_id={event}"),
+        format!("{f}/event_auth/{room}/{event}"),
+    ] {
+        peer.call(&server, "GET", &path, None)
+            .assert_error(404, "M_NOT_FOUND");
+    }
+    let backfill = format!("{f}/backfill/{room}?v={event}&limit=10");
+    let answer = peer.call(&server, "GET", &backfill, None);
+    assert_eq!(answer.status, 200);
+    assert!(
+        !answer.json().to_string().contains("secret"),
+        "{:?}",
+        answer.json()
+    );
+    let missing = json!({"earliest_events": [], "latest_events": [secret], "limit": 10});
+    let path = format!("{f}/get_missing_events/{room}");
+    let answer = peer.call(&server, "POST", &path, Some(&missing));
+    assert_eq!(answer.status, 200);
+    assert!(
+        !answer.json().to_string().contains("secret"),
+        "{:?}",
+        answer.json()
+    );
+    // The room's own events are still answered.
+    let own = format!(
+        "{f}/state_ids/{room}?event_id={}",
+        encode(&joined.join_event_id)
+    );
+    assert_eq!(peer.call(&server, "GET", &own, None).status, 200);
 }

@@ -1,7 +1,8 @@
 //! Reading a room's DAG over federation: `event/{eventId}`, `state/{roomId}`,
 //! `state_ids/{roomId}`, `event_auth/{roomId}/{eventId}`, `get_missing_events/{roomId}`
 //! and `backfill/{roomId}` (spec: s2s "Retrieving events", "Backfilling").
-//! The origin must have (had) a member in the room.
+//! The origin must have (had) a member in the room, which must not deny it by server ACL;
+//! an event of another room is unknown here.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -85,10 +86,11 @@ fn state_before(
     event_id: &str,
     origin: &ServerName,
 ) -> Result<Result<Vec<Pdu>, MatrixError>, StoreError> {
-    if let Err(e) = visible_room(connection, room_id, origin)? {
-        return Ok(Err(e));
-    }
-    let Some(stored) = events::event_by_id(connection, event_id)? else {
+    let room = match visible_room(connection, room_id, origin)? {
+        Ok(room) => room,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(stored) = event_in_room(connection, event_id, room.room_nid)? else {
         return Ok(Err(MatrixError::new(
             404,
             ErrCode::NotFound,
@@ -146,10 +148,11 @@ pub async fn event_auth(server: &Server, request: Request) -> ApiResult {
     let room_id = room_id_param(request.param(0))?.as_str().to_owned();
     let event_id = request.param(1).to_owned();
     answer(server, move |connection| {
-        if let Err(e) = visible_room(connection, &room_id, &origin)? {
-            return Ok(Err(e));
-        }
-        let Some(stored) = events::event_by_id(connection, &event_id)? else {
+        let room = match visible_room(connection, &room_id, &origin)? {
+            Ok(room) => room,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(stored) = event_in_room(connection, &event_id, room.room_nid)? else {
             return Ok(Err(MatrixError::new(404, ErrCode::NotFound, "unknown event")));
         };
         finish((|| {
@@ -183,11 +186,13 @@ pub async fn get_missing_events(server: &Server, request: Request) -> ApiResult 
         .min(100) as usize;
     let min_depth = body.get("min_depth").and_then(Value::as_i64).unwrap_or(0);
     answer(server, move |connection| {
-        if let Err(e) = visible_room(connection, &room_id, &origin)? {
-            return Ok(Err(e));
-        }
+        let room = match visible_room(connection, &room_id, &origin)? {
+            Ok(room) => room,
+            Err(e) => return Ok(Err(e)),
+        };
         finish((|| {
-            let found = walk_back(connection, &latest, &earliest, limit, min_depth, false)?;
+            let walk = Walk { room_nid: room.room_nid, limit, min_depth, include_start: false };
+            let found = walk_back(connection, &walk, &latest, &earliest)?;
             Ok(json!({ "events": found.iter().map(federation_pdu).collect::<Result<Vec<_>, _>>()? }))
         })())
     })
@@ -210,11 +215,18 @@ pub async fn backfill(server: &Server, request: Request) -> ApiResult {
         .min(100);
     let our_name = server.server_name().to_owned();
     answer(server, move |connection| {
-        if let Err(e) = visible_room(connection, &room_id, &origin)? {
-            return Ok(Err(e));
-        }
+        let room = match visible_room(connection, &room_id, &origin)? {
+            Ok(room) => room,
+            Err(e) => return Ok(Err(e)),
+        };
         finish((|| {
-            let found = walk_back(connection, &from, &[], limit, 0, true)?;
+            let walk = Walk {
+                room_nid: room.room_nid,
+                limit,
+                min_depth: 0,
+                include_start: true,
+            };
+            let found = walk_back(connection, &walk, &from, &[])?;
             Ok(json!({
                 "origin": our_name,
                 "origin_server_ts": now_ms(),
@@ -225,17 +237,38 @@ pub async fn backfill(server: &Server, request: Request) -> ApiResult {
     .await
 }
 
-/// Breadth-first walk through `prev_events` from `start`, stopping at `stop` and below
-/// `min_depth`; `include_start` for backfill (which returns the starting events too).
-/// Oldest first.
-fn walk_back(
+/// An event of the room `room_nid`: the ID of another room's event is as unknown as any
+/// (a peer must not read a room it is not in, or is denied, through one it is in).
+fn event_in_room(
     connection: &Connection,
-    start: &[String],
-    stop: &[String],
+    event_id: &str,
+    room_nid: i64,
+) -> Result<Option<StoredEvent>, StoreError> {
+    Ok(events::event_by_id(connection, event_id)?.filter(|stored| stored.room_nid == room_nid))
+}
+
+/// How far `walk_back` goes: events of `room_nid` only, at most `limit`, none below
+/// `min_depth`; `include_start` for backfill (which returns the starting events too).
+struct Walk {
+    room_nid: i64,
     limit: usize,
     min_depth: i64,
     include_start: bool,
+}
+
+/// Breadth-first walk through `prev_events` from `start`, stopping at `stop`. Oldest first.
+fn walk_back(
+    connection: &Connection,
+    walk: &Walk,
+    start: &[String],
+    stop: &[String],
 ) -> Result<Vec<StoredEvent>, RoomError> {
+    let Walk {
+        room_nid,
+        limit,
+        min_depth,
+        include_start,
+    } = *walk;
     let stop: HashSet<&str> = stop.iter().map(String::as_str).collect();
     let mut seen: HashSet<String> = HashSet::new();
     let mut queue: VecDeque<String> = VecDeque::new();
@@ -243,7 +276,7 @@ fn walk_back(
     for id in start {
         if include_start {
             queue.push_back(id.clone());
-        } else if let Some(stored) = events::event_by_id(connection, id)? {
+        } else if let Some(stored) = event_in_room(connection, id, room_nid)? {
             for prev in stored_to_pdu(&stored)?.prev_event_ids() {
                 queue.push_back(prev.to_owned());
             }
@@ -253,7 +286,7 @@ fn walk_back(
         if found.len() >= limit || stop.contains(id.as_str()) || !seen.insert(id.clone()) {
             continue;
         }
-        let Some(stored) = events::event_by_id(connection, &id)? else {
+        let Some(stored) = event_in_room(connection, &id, room_nid)? else {
             continue;
         };
         if stored.depth < min_depth || stored.rejected {
