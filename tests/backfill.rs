@@ -72,6 +72,14 @@ impl Remote {
         for n in 10..20 {
             remote.message(n);
         }
+        // Redacts m3, which comes back in a later answer than the redaction.
+        let m3 = remote.events[8].0.clone();
+        remote.add(
+            "m.room.redaction",
+            None,
+            json!({"redacts": m3}),
+            &["c", "p", "b"],
+        );
         remote
     }
 
@@ -315,7 +323,7 @@ fn history_is_walked_back_to_the_creation_in_order_and_shown_per_visibility() {
         rounds += 1;
         assert!(rounds < 10, "backfill never reached the creation");
     }
-    assert_eq!(rounds, 4, "25 events in answers of 8");
+    assert_eq!(rounds, 4, "26 events in answers of 8");
     let served: HashSet<&String> = remote.served.iter().collect();
     assert_eq!(
         served.len(),
@@ -344,15 +352,34 @@ fn history_is_walked_back_to_the_creation_in_order_and_shown_per_visibility() {
     let ids: Vec<&String> = timeline.iter().map(|(id, _)| id).collect();
     assert_eq!(ids, expected.iter().collect::<Vec<_>>());
 
-    // `joined` from m10 on hides m10..m19 from carol, who joined later; the change itself
-    // and everything before it (`shared`) stay visible, batch edges included.
-    let body = |id: &str| {
-        remote
-            .event(id)
-            .and_then(|e| e["content"]["body"].as_str().map(str::to_owned))
-    };
+    // `joined` hides what follows it from carol, who joined later; the change itself and
+    // everything before it (`shared`) stay visible, batch edges included.
+    let change = remote
+        .events
+        .iter()
+        .rposition(|(_, e)| e["type"] == "m.room.history_visibility")
+        .unwrap();
     for (id, visible) in &timeline {
-        let hidden = body(id).is_some_and(|b| b[1..].parse::<usize>().unwrap() >= 10);
-        assert_eq!(*visible, !hidden, "{id} {:?}", body(id));
+        let hidden = remote
+            .events
+            .iter()
+            .position(|(i, _)| i == id)
+            .is_some_and(|at| at > change);
+        assert_eq!(
+            *visible,
+            !hidden,
+            "{id} at {:?}",
+            remote.event(id).map(|e| e["content"].clone())
+        );
     }
+    // The redaction came back first; m3, which came later, is stored redacted.
+    let (m3, redaction) = (
+        remote.events[8].0.clone(),
+        remote.events.last().unwrap().0.clone(),
+    );
+    assert_eq!(remote.event(&m3).unwrap()["content"]["body"], "m3");
+    let held = smol::block_on(store.read(move |connection| events::event_by_id(connection, &m3)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.redacted_by, Some(redaction));
 }

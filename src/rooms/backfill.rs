@@ -23,7 +23,9 @@ use crate::proto::auth;
 use crate::proto::hashes::event_id_for;
 use crate::proto::pdu::Pdu;
 use crate::proto::room_version::RoomRules;
-use crate::store::backfill::{earliest_timeline, lowest_stream_ordering, set_stream_ordering};
+use crate::store::backfill::{
+    earliest_timeline, lowest_stream_ordering, redaction_targets, set_stream_ordering,
+};
 use crate::store::events::{self, NewEvent, StoredEvent, StoredRoom};
 use crate::store::{Connection, Transaction, state};
 
@@ -156,6 +158,10 @@ pub fn store_backfilled(
     let fallback = earliest_timeline(transaction, room.room_nid, 1)?
         .first()
         .and_then(|earliest| earliest.state_group_before);
+    // Redactions come back before the (older) events they redact.
+    let redacted: HashMap<String, String> = redaction_targets(transaction, room.room_nid)?
+        .into_iter()
+        .collect();
     let mut placed = Vec::new();
     for pdu in checked_oldest_first(&rules, room, batch, keys, &mut outcome)? {
         if let Some(stored) = events::event_by_id(transaction, pdu.event_id())?
@@ -215,6 +221,9 @@ pub fn store_backfilled(
             && let Some(target) = redacted_event(&pdu)
         {
             events::set_redacted_by(transaction, target, pdu.event_id())?;
+        }
+        if let Some(redaction) = redacted.get(pdu.event_id()) {
+            events::set_redacted_by(transaction, pdu.event_id(), redaction)?;
         }
         placed.push(event_nid);
     }

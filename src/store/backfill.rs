@@ -40,3 +40,26 @@ pub fn set_stream_ordering(
         .execute(params![event_nid, stream_ordering])?;
     Ok(())
 }
+
+/// (redacted event ID, redaction event ID) of every redaction held for a room, so that
+/// history older than its redaction is stored redacted (room versions before 11 name the
+/// target at the top level, later ones in the content).
+pub fn redaction_targets(
+    connection: &Connection,
+    room_nid: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT COALESCE(json_extract(pdu, '$.redacts'), json_extract(pdu, '$.content.redacts')), \
+         event_id FROM events WHERE room_nid = ?1 AND kind = 'm.room.redaction' AND rejected = 0",
+    )?;
+    let rows = statement.query_map([room_nid], |row| {
+        Ok((row.get::<_, Option<String>>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut targets = Vec::new();
+    for row in rows {
+        if let (Some(target), redaction) = row? {
+            targets.push((target, redaction));
+        }
+    }
+    Ok(targets)
+}
