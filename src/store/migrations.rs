@@ -199,6 +199,9 @@ const MIGRATIONS: &[&str] = &[
         stripped_state TEXT NOT NULL,
         PRIMARY KEY (user_id, room_nid)
     ) WITHOUT ROWID;",
+    // 8: inbound transaction IDs are kept a day (as Synapse), pruned by age.
+    "CREATE INDEX federation_inbound_transactions_by_age
+        ON federation_inbound_transactions (received_ts);",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.
