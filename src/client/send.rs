@@ -7,13 +7,12 @@ use serde_json::{Value, json};
 use super::auth::{authenticate, internal};
 use super::format::client_event;
 use super::room_read::{parse_room_id, readable_room};
-use super::room_write::send_event;
+use super::room_write::{send_event, send_event_once};
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::server_acl::ServerAcl;
 use crate::rooms::LocalEvent;
 use crate::server::{Server, now_ms};
-use crate::store::devices;
 use crate::store::state;
 
 pub async fn send_message(server: &Server, request: Request) -> ApiResult {
@@ -24,36 +23,22 @@ pub async fn send_message(server: &Server, request: Request) -> ApiResult {
     // ID in another room or for another event type is another request.
     let txn_id = format!("send/{}/{kind}/{}", room_id.as_str(), request.param(2));
     let content = request.json_object()?;
-    let (user, device, txn) = (
-        requester.user_id.as_str().to_owned(),
-        requester.device_id.clone(),
-        txn_id.clone(),
-    );
-    let earlier = server
-        .store
-        .read(move |connection| devices::transaction_event(connection, &user, &device, &txn))
-        .await
-        .map_err(|e| internal(&e))?;
-    if let Some(event_id) = earlier {
-        return Ok(Response::ok(&json!({ "event_id": event_id })));
-    }
     let event = LocalEvent {
         kind,
         state_key: None,
         content,
         redacts: None,
     };
-    let accepted = send_event(
+    let event_id = send_event_once(
         server,
         room_id.as_str(),
         &requester.user_id,
         event,
-        Some((requester.device_id, txn_id)),
+        requester.device_id,
+        txn_id,
     )
     .await?;
-    Ok(Response::ok(
-        &json!({ "event_id": accepted.pdu.event_id() }),
-    ))
+    Ok(Response::ok(&json!({ "event_id": event_id })))
 }
 
 pub async fn redact(server: &Server, request: Request) -> ApiResult {
@@ -74,17 +59,16 @@ pub async fn redact(server: &Server, request: Request) -> ApiResult {
         content,
         redacts: Some(target),
     };
-    let accepted = send_event(
+    let event_id = send_event_once(
         server,
         room_id.as_str(),
         &requester.user_id,
         event,
-        Some((requester.device_id, txn_id)),
+        requester.device_id,
+        txn_id,
     )
     .await?;
-    Ok(Response::ok(
-        &json!({ "event_id": accepted.pdu.event_id() }),
-    ))
+    Ok(Response::ok(&json!({ "event_id": event_id })))
 }
 
 pub async fn put_state(server: &Server, request: Request) -> ApiResult {
