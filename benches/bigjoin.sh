@@ -12,7 +12,9 @@
 # Environment: HEARTH_BIN (default ${CARGO_TARGET_DIR:-target}/release/hearth),
 # BENCH_MEMBERS (default 10000), BENCH_LAB_NET (default 127.0.7: addresses .30-.32, DNS .53),
 # BENCH_CACHE_DIR (default ${CARGO_TARGET_DIR:-target}/bigjoin-cache), BENCH_LAB_DIR
-# (default a fresh folder beside the cache; logs stay in it), BENCH_NO_SYNAPSE=1 (hearth only).
+# (default a fresh folder beside the cache; logs stay in it), BENCH_NO_SYNAPSE=1 (hearth only),
+# BENCH_PERF=FILE (record hearth during its join with `perf record -g`; build unstripped:
+# CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO="$PWD"
@@ -25,4 +27,4 @@ CACHE="${BENCH_CACHE_DIR:-$TARGET/bigjoin-cache}"
 LAB="${BENCH_LAB_DIR:-$TARGET/bigjoin-lab}"
 echo "== large-room join: $("$BIN" version 2>/dev/null || echo hearth) $BIN (built $(date -u -r "$BIN" +%FT%TZ), repo at $(git rev-parse --short HEAD 2>/dev/null || echo '?')), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 exec "$PY" benches/bigjoin/run.py --lab "$LAB" --net "${BENCH_LAB_NET:-127.0.7}" --cache "$CACHE" \
-  --members "${BENCH_MEMBERS:-10000}" --hearth-bin "$BIN" ${BENCH_NO_SYNAPSE:+--no-synapse}
+  --members "${BENCH_MEMBERS:-10000}" --hearth-bin "$BIN" ${BENCH_NO_SYNAPSE:+--no-synapse} ${BENCH_PERF:+--perf "$BENCH_PERF"}

@@ -19,6 +19,7 @@ use hearth::rooms::backfill::{
     Backfilled, events_needing_state, frontier, missing_auth_events, store_backfilled,
 };
 use hearth::rooms::ingest::ingest_send_join;
+use hearth::rooms::join_answer::{SendJoinAnswer, check_answer};
 use hearth::store::{Store, StoreError, events, state};
 
 const RULES: RoomRules = RoomRules::V11;
@@ -230,17 +231,12 @@ fn join(store: &Store, remote: &Remote) -> String {
     let join_id = event_id_for(&RULES, &join).unwrap();
     let keys = remote.keys();
     let pdu = Pdu::new(join_id.clone(), join);
+    let body = json!({"state": state_events, "auth_chain": state_events}).to_string();
+    let answer = SendJoinAnswer::parse(body.as_bytes()).unwrap();
+    let checked = check_answer(&RULES, ROOM, &answer, &lookup(&keys));
     smol::block_on(store.write(move |transaction| {
-        ingest_send_join(
-            transaction,
-            &RULES,
-            ROOM,
-            state_events.clone(),
-            state_events,
-            pdu,
-            &lookup(&keys),
-        )
-        .map_err(|e| StoreError::CommitFailed(e.to_string()))?;
+        ingest_send_join(transaction, &RULES, ROOM, checked, pdu)
+            .map_err(|e| StoreError::CommitFailed(e.to_string()))?;
         Ok(())
     }))
     .unwrap();

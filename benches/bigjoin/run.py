@@ -38,6 +38,13 @@ def status_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (a shared, busy machine stretches wall
+    time; this is what the join cost)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Sampler:
     """Samples a process's VmRSS every 10 ms until stopped; keeps the largest."""
 
@@ -96,15 +103,18 @@ class Server:
 def measure_join(server: Server, token: str, alias: str, settle: float) -> dict:
     idle = status_kb(server.pid, "VmRSS")
     sampler = Sampler(server.pid)
+    cpu_before = cpu_seconds(server.pid)
     started = time.monotonic()
     r = server.request("POST", f"/_matrix/client/v3/join/{urllib.parse.quote(alias, safe='')}", {}, token)
     elapsed = time.monotonic() - started
+    cpu = cpu_seconds(server.pid) - cpu_before
     # Work the server does right after answering (sending its join on, etc.) counts too.
     time.sleep(settle)
     peak = sampler.stop()
     result = {
         "status": r.status,
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "idle_kb": idle,
         "peak_kb": peak,
         "hwm_kb": status_kb(server.pid, "VmHWM"),
@@ -128,6 +138,7 @@ def main() -> None:
     parser.add_argument("--hearth-bin", required=True)
     parser.add_argument("--no-synapse", action="store_true")
     parser.add_argument("--settle", type=float, default=1.0)
+    parser.add_argument("--perf", help="record hearth's join with `perf record -g` into this file")
     args = parser.parse_args()
     net = args.net
     ips = {"big.test": f"{net}.30", "hearth.test": f"{net}.31", "syn.test": f"{net}.32"}
@@ -177,12 +188,21 @@ def main() -> None:
         for server in joiners:
             token = server.token("joiner")
             time.sleep(2)  # let start-up work settle before reading the idle RSS
+            perf = None
+            if args.perf and server.kind == "hearth":
+                perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(server.pid), "-o", args.perf],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1)
             result = measure_join(server, token, "#big:big.test", args.settle)
+            if perf is not None:
+                perf.send_signal(2)
+                perf.wait()
             result["members"] = members_seen(server, token, room_id)
             results[server.kind] = result
             mb = lambda kb: f"{kb / 1024:.1f} MB"  # noqa: E731
             line = (
-                f"{server.kind}: POST /join -> {result['status']} in {result['seconds']:.2f} s; "
+                f"{server.kind}: POST /join -> {result['status']} in {result['seconds']:.2f} s "
+                f"({result['cpu_seconds']:.2f} s of CPU); "
                 f"RSS idle {mb(result['idle_kb'])}, peak {mb(result['peak_kb'])} "
                 f"(+{mb(result['peak_kb'] - result['idle_kb'])}), VmHWM {mb(result['hwm_kb'])}; "
                 f"{result['members']} joined members seen"
@@ -193,6 +213,7 @@ def main() -> None:
             growth = lambda r: max(r["peak_kb"] - r["idle_kb"], 1)  # noqa: E731
             print(
                 f"ratio Synapse/hearth: time {s['seconds'] / h['seconds']:.1f}x, "
+                f"CPU {s['cpu_seconds'] / max(h['cpu_seconds'], 0.01):.1f}x, "
                 f"memory growth {growth(s) / growth(h):.1f}x",
                 flush=True,
             )

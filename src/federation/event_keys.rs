@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::federation::keys::KeyUse;
-use crate::proto::hashes::{ed25519_signature_key_ids, servers_that_must_sign};
+use crate::proto::hashes::{WantedKeys, add_wanted_keys};
 use crate::proto::id::ServerName;
 use crate::proto::room_version::RoomRules;
 use crate::server::Server;
@@ -21,23 +21,17 @@ pub async fn fetch_event_keys(
     rules: &RoomRules,
     events: &[&Map<String, Value>],
 ) -> EventKeys {
-    let mut wanted: Vec<(ServerName, String, Option<i64>)> = Vec::new();
+    let mut wanted = WantedKeys::new();
     for event in events {
-        let Ok(signers) = servers_that_must_sign(rules, event) else {
-            continue;
-        };
-        let origin_server_ts = event.get("origin_server_ts").and_then(Value::as_i64);
-        for signer in signers {
-            let key_ids = ed25519_signature_key_ids(event, &signer);
-            for key_id in key_ids {
-                if !wanted.iter().any(|(s, k, _)| *s == signer && *k == key_id) {
-                    wanted.push((signer.clone(), key_id, origin_server_ts));
-                }
-            }
-        }
+        add_wanted_keys(rules, event, &mut wanted);
     }
+    fetch_keys(server, rules, wanted).await
+}
+
+/// Fetches the `wanted` keys; those that cannot be had are left out.
+pub async fn fetch_keys(server: &Server, rules: &RoomRules, wanted: WantedKeys) -> EventKeys {
     let mut keys = EventKeys::new();
-    for (server_name, key_id, origin_server_ts) in wanted {
+    for ((server_name, key_id), origin_server_ts) in wanted {
         if server_name == server.name {
             if key_id == server.signing_key.key_id() {
                 keys.insert(

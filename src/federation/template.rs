@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::Method;
 use crate::federation::FedError;
+use crate::federation::client::Outgoing;
 use crate::federation::client::path::encode as encode_path;
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::hashes::{event_id_for, hash_and_sign_event};
@@ -14,12 +15,13 @@ use crate::proto::room_version::{EventIdFormat, RoomRules};
 use crate::server::{Server, now_ms};
 
 /// What a completed handshake leaves: the room's rules, our signed event and its ID, and
-/// the resident server's answer to the send.
+/// the resident server's answer to the send, as received (a big room's `send_join`
+/// answer is parsed in place by the join, never held as one `Value`).
 pub struct Handshake {
     pub rules: RoomRules,
     pub event_id: String,
     pub event: Map<String, Value>,
-    pub answer: Value,
+    pub answer: Vec<u8>,
 }
 
 /// `make_<membership>` (with `make_query`, e.g. the `ver=` list of a join), sign, then v2
@@ -72,22 +74,32 @@ pub async fn membership_handshake(
         encode_path(room_id.as_str()),
         encode_path(&event_id)
     );
+    let body = Value::Object(event.clone());
+    let outgoing = Outgoing {
+        method: Method::Put,
+        path_and_query: &path,
+        body: Some(&body),
+        sign: true,
+        ignore_backoff: false,
+    };
     let (status, answer) = server
         .federation
         .client
-        .request(
-            resident,
-            Method::Put,
-            &path,
-            Some(&Value::Object(event.clone())),
-        )
+        .send_raw(resident, &outgoing)
         .await
         .map_err(|e| peer_failure(&format!("send_{membership}"), &e))?;
+    // Still JSON or a failure, as `request` has it; the bytes are only checked here (a big
+    // room's answer is read in place by the join, never held as one `Value`).
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&answer).is_err() {
+        let error = FedError::NotJson(resident.clone(), status);
+        return Err(peer_failure(&format!("send_{membership}"), &error));
+    }
     if status != 200 {
+        let error = serde_json::from_slice(&answer).unwrap_or(Value::Null);
         return Err(remote_refusal(
             &format!("send_{membership}"),
             status,
-            &answer,
+            &error,
         ));
     }
     Ok(Handshake {

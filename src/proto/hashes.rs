@@ -12,6 +12,8 @@
 //!
 //! No key lookup here: the caller fetches keys and passes the public key in.
 
+use std::collections::HashMap;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use ed25519_compact::{PublicKey, Signature};
@@ -269,6 +271,28 @@ pub fn servers_that_must_sign(
     servers.sort();
     servers.dedup();
     Ok(servers)
+}
+
+/// Signing keys a batch of events needs: (server, key ID) → the earliest
+/// `origin_server_ts` among the events that name it (the time the key must be valid at,
+/// in room versions that enforce it).
+pub type WantedKeys = HashMap<(ServerName, String), Option<i64>>;
+
+/// Adds the ed25519 keys of every server that must sign `event` to `wanted`.
+pub fn add_wanted_keys(rules: &RoomRules, event: &Map<String, Value>, wanted: &mut WantedKeys) {
+    let Ok(signers) = servers_that_must_sign(rules, event) else {
+        return;
+    };
+    let ts = event.get("origin_server_ts").and_then(Value::as_i64);
+    for signer in signers {
+        for key_id in ed25519_signature_key_ids(event, &signer) {
+            let at = wanted.entry((signer.clone(), key_id)).or_insert(ts);
+            *at = match (*at, ts) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
 }
 
 /// The bytes an event signature covers.

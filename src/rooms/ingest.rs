@@ -8,11 +8,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::RoomError;
+use super::join_answer::{CheckedAnswer, CheckedEvent};
 use super::persist::Accepted;
-use super::receive::{KeyLookup, Received, apply_current_state, check_against, checked_pdu};
+use super::receive::{apply_current_state, check_against, wanted_state};
 use crate::proto::auth;
 use crate::proto::pdu::Pdu;
 use crate::proto::room_version::RoomRules;
@@ -26,110 +27,111 @@ pub struct Joined {
     pub left_out: usize,
 }
 
-/// Stores the room `room_id` of `rules` from a `send_join` answer: `state` and `auth_chain`
-/// (event objects), then `join` (our signed join event) with that state before it.
+/// Stores the room `room_id` of `rules` from a checked `send_join` answer (its events
+/// already passed signatures and hashes: `join_answer::check_answer`), then `join` (our
+/// signed join event) with that state before it. One pass, oldest first: each event is
+/// parsed from its text, checked against its auth events and stored; only the events that
+/// others name as auth events (and the few the join is checked against) stay in memory.
 pub fn ingest_send_join(
     transaction: &Transaction<'_>,
     rules: &RoomRules,
     room_id: &str,
-    state_events: Vec<Map<String, Value>>,
-    auth_chain: Vec<Map<String, Value>>,
+    answer: CheckedAnswer,
     join: Pdu,
-    keys: &KeyLookup<'_>,
 ) -> Result<Joined, RoomError> {
     let room_nid = match events::room_by_id(transaction, room_id)? {
         Some(room) => room.room_nid,
         None => events::insert_room(transaction, room_id, rules.version)?,
     };
-    let state_ids: HashSet<String> = state_events
+    let CheckedAnswer {
+        events: checked,
+        auth_ids,
+        mut left_out,
+    } = answer;
+    let unparsable = |e: serde_json::Error| RoomError::Invalid(e.to_string());
+    let create = checked
         .iter()
-        .filter_map(|e| crate::proto::hashes::event_id_for(rules, e).ok())
-        .collect();
-    // Check every event once: signatures and hashes, then auth against its own auth events,
-    // oldest first so that auth events are decided before the events they authorise.
-    let mut candidates: Vec<Pdu> = Vec::new();
-    let mut left_out = 0;
-    let mut seen = HashSet::new();
-    for json in auth_chain.into_iter().chain(state_events) {
-        match checked_pdu(rules, json, keys)? {
-            Ok(pdu) => {
-                if !belongs_to(rules, &pdu, room_id) {
-                    left_out += 1;
-                } else if seen.insert(pdu.event_id().to_owned()) {
-                    candidates.push(pdu);
+        .find(|event| event.is_create)
+        .map(CheckedEvent::pdu)
+        .transpose()
+        .map_err(unparsable)?;
+    // The state the join is checked against: what the auth rules look up for it.
+    let join_wanted: HashSet<(String, String)> = wanted_state(rules, &join).into_iter().collect();
+    let mut join_state: HashMap<(String, String), Pdu> = HashMap::new();
+    // Accepted events that some event names as an auth event, by ID.
+    let mut auth_events_by_id: HashMap<String, Pdu> = HashMap::new();
+    // The state before our join: state key nid → that event, for each accepted state event.
+    let mut entries: HashMap<i64, StateEntry> = HashMap::new();
+    for event in &checked {
+        let pdu = event.pdu().map_err(unparsable)?;
+        let (event_nid, position, accepted) =
+            match events::event_by_id(transaction, pdu.event_id())? {
+                Some(stored) => (stored.event_nid, stored.stream_ordering, !stored.rejected),
+                None => {
+                    let auth_events: Vec<&Pdu> = pdu
+                        .auth_event_ids()
+                        .iter()
+                        .filter_map(|id| auth_events_by_id.get(*id))
+                        .collect();
+                    let complete = auth_events.len() == pdu.auth_event_ids().len();
+                    let passes = complete
+                        && auth::check_auth_events(rules, &pdu, &auth_events).is_ok()
+                        && check_against(
+                            rules,
+                            &pdu,
+                            auth_events.iter().copied().chain(create.iter()),
+                        )
+                        .is_ok();
+                    let event_nid =
+                        insert_outlier(transaction, room_nid, &pdu, &event.text, !passes)?;
+                    if !passes {
+                        left_out += 1;
+                        crate::info!(
+                            "join of {room_id}: {} fails its auth events; stored as rejected",
+                            pdu.event_id()
+                        );
+                    }
+                    (event_nid, None, passes)
                 }
-            }
-            Err(Received::Dropped(why)) => {
-                crate::info!("join of {room_id}: left out an event: {why}");
-                left_out += 1;
-            }
-            Err(other) => {
-                crate::info!("join of {room_id}: left out an event: {other:?}");
-                left_out += 1;
-            }
-        }
-    }
-    candidates.sort_by_key(|pdu| pdu.depth());
-    let mut accepted: HashMap<String, Pdu> = HashMap::new();
-    let mut nids: HashMap<String, i64> = HashMap::new();
-    let create = candidates
-        .iter()
-        .find(|pdu| pdu.kind() == "m.room.create" && pdu.state_key() == Some(""))
-        .cloned();
-    for pdu in candidates {
-        if let Some(stored) = events::event_by_id(transaction, pdu.event_id())? {
-            nids.insert(pdu.event_id().to_owned(), stored.event_nid);
-            if !stored.rejected {
-                accepted.insert(pdu.event_id().to_owned(), pdu);
-            }
+            };
+        if !accepted {
             continue;
         }
-        let auth_events: Vec<&Pdu> = pdu
-            .auth_event_ids()
-            .iter()
-            .filter_map(|id| accepted.get(*id))
-            .collect();
-        let complete = auth_events.len() == pdu.auth_event_ids().len();
-        let passes = complete
-            && auth::check_auth_events(rules, &pdu, &auth_events).is_ok()
-            && check_against(
-                rules,
-                &pdu,
-                auth_events.iter().copied().chain(create.iter()),
-            )
-            .is_ok();
-        let event_nid = insert_outlier(transaction, room_nid, &pdu, !passes)?;
-        nids.insert(pdu.event_id().to_owned(), event_nid);
-        if passes {
-            accepted.insert(pdu.event_id().to_owned(), pdu);
-        } else {
-            left_out += 1;
-            crate::info!(
-                "join of {room_id}: {} fails its auth events; stored as rejected",
-                pdu.event_id()
-            );
-        }
-    }
-    // The state before our join: every accepted state event of the answer.
-    let mut entries = Vec::new();
-    for id in &state_ids {
-        if let (Some(pdu), Some(nid)) = (accepted.get(id), nids.get(id))
+        if event.in_state
             && let Some(state_key) = pdu.state_key()
         {
-            entries.push((
-                state::state_key_nid(transaction, pdu.kind(), state_key)?,
-                *nid,
-            ));
+            let key_nid = state::state_key_nid(transaction, pdu.kind(), state_key)?;
+            let membership = (pdu.kind() == "m.room.member").then(|| {
+                let membership = pdu.content().get("membership").and_then(Value::as_str);
+                (
+                    state_key.to_owned(),
+                    membership.unwrap_or("leave").to_owned(),
+                )
+            });
+            entries.insert(
+                key_nid,
+                StateEntry {
+                    event_nid,
+                    position,
+                    membership,
+                },
+            );
+            let key = (pdu.kind().to_owned(), state_key.to_owned());
+            if join_wanted.contains(&key) {
+                join_state.insert(key, pdu.clone());
+            }
+        }
+        if auth_ids.contains(pdu.event_id()) {
+            auth_events_by_id.insert(pdu.event_id().to_owned(), pdu);
         }
     }
-    let before = state::new_state_group(transaction, room_nid, None, &entries)?;
-    let state_pdus: Vec<&Pdu> = state_ids.iter().filter_map(|id| accepted.get(id)).collect();
-    check_against(
-        rules,
-        &join,
-        state_pdus.iter().copied().chain(create.iter()),
-    )
-    .map_err(RoomError::Forbidden)?;
+    drop(checked);
+    drop(auth_events_by_id);
+    let pairs: Vec<(i64, i64)> = entries.iter().map(|(k, e)| (*k, e.event_nid)).collect();
+    let before = state::new_state_group(transaction, room_nid, None, &pairs)?;
+    drop(pairs);
+    check_against(rules, &join, join_state.values().chain(create.iter()))
+        .map_err(RoomError::Forbidden)?;
 
     let stream_ordering = events::next_stream_ordering(transaction)?;
     let text = serde_json::to_string(join.json()).map_err(|e| RoomError::Invalid(e.to_string()))?;
@@ -162,7 +164,19 @@ pub fn ingest_send_join(
     events::set_state_group_after(transaction, join_nid, after)?;
     events::advance_forward_extremities(transaction, room_nid, &[], join_nid)?;
     let room = events::room_by_id(transaction, room_id)?.ok_or(RoomError::UnknownRoom)?;
-    apply_current_state(transaction, &room, after, stream_ordering)?;
+    if room.current_state_group.is_some() {
+        apply_current_state(transaction, &room, after, stream_ordering)?;
+    } else {
+        entries.insert(
+            member_key,
+            StateEntry {
+                event_nid: join_nid,
+                position: Some(stream_ordering),
+                membership: Some((join.sender().to_owned(), "join".to_owned())),
+            },
+        );
+        set_first_current_state(transaction, room_nid, &entries, after, stream_ordering)?;
+    }
     Ok(Joined {
         join: Accepted {
             event_nid: join_nid,
@@ -186,13 +200,49 @@ pub(super) fn belongs_to(rules: &RoomRules, pdu: &Pdu, room_id: &str) -> bool {
     }
 }
 
+/// One entry of the state the join goes on, as the loop saw it.
+struct StateEntry {
+    event_nid: i64,
+    /// The event's stream position, if it had one (outliers have none).
+    position: Option<i64>,
+    /// For a member event: (user ID, membership).
+    membership: Option<(String, String)>,
+}
+
+/// The current state of a room this server had none of: what `apply_current_state` writes
+/// (current state rows, memberships, the group), from what the join already holds
+/// instead of reading 10,000 events back out of the store.
+fn set_first_current_state(
+    transaction: &Transaction<'_>,
+    room_nid: i64,
+    entries: &HashMap<i64, StateEntry>,
+    group: i64,
+    stream_ordering: i64,
+) -> Result<(), StoreError> {
+    for (state_key_nid, entry) in entries {
+        state::set_current_state(transaction, room_nid, *state_key_nid, entry.event_nid)?;
+        if let Some((user_id, membership)) = &entry.membership {
+            let position = entry.position.unwrap_or(stream_ordering);
+            events::set_membership(
+                transaction,
+                user_id,
+                room_nid,
+                membership,
+                entry.event_nid,
+                position,
+            )?;
+        }
+    }
+    events::set_current_state_group(transaction, room_nid, group)
+}
+
 fn insert_outlier(
     transaction: &Transaction<'_>,
     room_nid: i64,
     pdu: &Pdu,
+    text: &str,
     rejected: bool,
 ) -> Result<i64, StoreError> {
-    let text = serde_json::to_string(pdu.json()).unwrap_or_default();
     events::insert_event(
         transaction,
         &NewEvent {
@@ -204,7 +254,7 @@ fn insert_outlier(
             origin_server_ts: pdu.origin_server_ts(),
             depth: pdu.depth(),
             stream_ordering: None,
-            pdu: &text,
+            pdu: text,
             rejected,
             soft_failed: false,
             outlier: true,

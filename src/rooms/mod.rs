@@ -6,6 +6,7 @@ pub mod build;
 pub mod create;
 mod error;
 pub mod ingest;
+pub mod join_answer;
 pub mod persist;
 pub mod receive;
 pub mod remote;

@@ -110,7 +110,9 @@ impl Connection {
             let close = response
                 .header("connection")
                 .is_some_and(|v| v.as_str().eq_ignore_ascii_case("close"));
-            let mut body = Vec::new();
+            // Room for the declared length up front: growing by doubling would hold two
+            // copies of a large body (a big room's send_join) at the moment of each copy.
+            let mut body = Vec::with_capacity(response.len().unwrap_or(0).min(limit + 1));
             response
                 .take_body()
                 .take(limit as u64 + 1)

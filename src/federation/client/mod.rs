@@ -116,6 +116,19 @@ impl FederationClient {
         destination: &ServerName,
         outgoing: &Outgoing<'_>,
     ) -> Result<(u16, Value), FedError> {
+        let (status, body) = self.send_raw(destination, outgoing).await?;
+        let value = serde_json::from_slice(&body)
+            .map_err(|_| FedError::NotJson(destination.clone(), status))?;
+        Ok((status, value))
+    }
+
+    /// Like `send`, but the body comes back as the bytes received: a large answer (a
+    /// `send_join` of a big room) is parsed by its caller without a `Value` of it all.
+    pub async fn send_raw(
+        &self,
+        destination: &ServerName,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<(u16, Vec<u8>), FedError> {
         if !outgoing.ignore_backoff
             && let Some(until) = self
                 .lock_backoffs()
@@ -132,7 +145,7 @@ impl FederationClient {
                 return Err(FedError::Resolve(destination.clone(), e));
             }
         };
-        self.send_to(destination, &addresses, outgoing).await
+        self.send_to_raw(destination, &addresses, outgoing).await
     }
 
     /// Sends `outgoing` to `destination` at the first of `addresses` that connects
@@ -143,6 +156,18 @@ impl FederationClient {
         addresses: &[Destination],
         outgoing: &Outgoing<'_>,
     ) -> Result<(u16, Value), FedError> {
+        let (status, body) = self.send_to_raw(destination, addresses, outgoing).await?;
+        let value = serde_json::from_slice(&body)
+            .map_err(|_| FedError::NotJson(destination.clone(), status))?;
+        Ok((status, value))
+    }
+
+    async fn send_to_raw(
+        &self,
+        destination: &ServerName,
+        addresses: &[Destination],
+        outgoing: &Outgoing<'_>,
+    ) -> Result<(u16, Vec<u8>), FedError> {
         let result = self.try_addresses(destination, addresses, outgoing).await;
         let mut backoffs = self.lock_backoffs();
         match &result {
@@ -169,7 +194,7 @@ impl FederationClient {
         destination: &ServerName,
         addresses: &[Destination],
         outgoing: &Outgoing<'_>,
-    ) -> Result<(u16, Value), FedError> {
+    ) -> Result<(u16, Vec<u8>), FedError> {
         let prepared = self.prepare(destination, outgoing)?;
         let mut last_error = String::from("no address to try");
         for address in addresses {
@@ -184,7 +209,7 @@ impl FederationClient {
                     .exchange(request, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT)
                     .await
                 {
-                    Ok(response) => return self.finish(destination, key, connection, response),
+                    Ok(response) => return self.finish(key, connection, response),
                     Err(e @ (ExchangeError::Timeout | ExchangeError::TooLarge)) => {
                         return Err(FedError::Exchange(
                             destination.clone(),
@@ -210,7 +235,7 @@ impl FederationClient {
                 )
                 .await
             {
-                Ok(response) => self.finish(destination, key, connection, response),
+                Ok(response) => self.finish(key, connection, response),
                 Err(e) => Err(FedError::Exchange(
                     destination.clone(),
                     format!("{}: {e}", describe(address)),
@@ -277,20 +302,17 @@ impl FederationClient {
         })
     }
 
-    /// Pools the connection if it can carry more, and parses the JSON body.
+    /// Pools the connection if it can carry more.
     fn finish(
         &self,
-        destination: &ServerName,
         key: PoolKey,
         connection: Connection,
         response: RawResponse,
-    ) -> Result<(u16, Value), FedError> {
+    ) -> Result<(u16, Vec<u8>), FedError> {
         if response.reusable {
             self.put_idle(key, connection);
         }
-        let value = serde_json::from_slice(&response.body)
-            .map_err(|_| FedError::NotJson(destination.clone(), response.status))?;
-        Ok((response.status, value))
+        Ok((response.status, response.body))
     }
 
     fn take_idle(&self, key: &PoolKey) -> Option<Connection> {
