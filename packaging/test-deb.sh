@@ -9,7 +9,8 @@
 # passes `systemd-analyze verify`; with the config edited as the README says, the packaged
 # service user can add an account and serve a signed key document; an upgrade over an older
 # build keeps config, key (byte for byte) and database; `remove` keeps the data, `purge`
-# deletes it. Needs mmdebstrap, lintian, systemd (systemd-analyze), curl and .venv (signedjson).
+# deletes it. The server's system calls (strace) must pass the unit's SystemCallFilter.
+# Needs mmdebstrap, lintian, systemd (systemd-analyze), strace, curl and .venv (signedjson).
 #
 # The clean root is cached as a tarball in $HEARTH_PKG_CACHE (default
 # /var/cache/hearth-packaging), renewed when older than a week; HEARTH_PKG_CACHE=none always
@@ -52,9 +53,11 @@ as_hearth() { chroot "$ROOT" setpriv --reuid=hearth --regid=hearth --init-groups
 
 # ---- lintian
 lintian_out="$WORK/lintian.txt"
-lintian --info --display-experimental --color never "$DEB" >"$lintian_out" 2>&1 || true
+lintian_rc=0
+lintian --fail-on error,warning --info --display-experimental --color never "$DEB" \
+  >"$lintian_out" 2>&1 || lintian_rc=$?
 sed 's/^/     lintian: /' "$lintian_out"
-check "lintian reports no errors or warnings" bash -c "! grep -q '^[EW]:' '$lintian_out'"
+check "lintian reports no errors or warnings" test "$lintian_rc" -eq 0
 stamp "lintian done"
 
 # ---- the older build for the upgrade test: the same package, version lowered.
@@ -120,19 +123,47 @@ echo 'correct horse' | as_hearth hearth user add alice --password-stdin \
 check "the service user adds an account (database made in /var/lib/hearth)" \
   test -s "$ROOT/var/lib/hearth/hearth.db"
 check "nothing listens on $ADDR yet" bash -c "! curl -s 'http://$ADDR/' >/dev/null"
-# Not through as_hearth: $! must be the server itself (chroot and setpriv exec it).
-chroot "$ROOT" setpriv --reuid=hearth --regid=hearth --init-groups \
-  hearth serve --config /etc/hearth/hearth.toml >"$WORK/serve.log" 2>&1 &
-SERVER_PID=$!
+# Traced, to compare its system calls with the unit's filter. chroot and setpriv exec the
+# server, so the first process in the trace is the server.
+strace -f -qq -o "$WORK/trace" chroot "$ROOT" setpriv --reuid=hearth --regid=hearth \
+  --init-groups hearth serve --config /etc/hearth/hearth.toml >"$WORK/serve.log" 2>&1 &
+STRACE_PID=$!
 for _ in $(seq 100); do
   curl -sf "http://$ADDR/_matrix/client/versions" >/dev/null && break
   sleep 0.1
 done
+SERVER_PID="$(awk 'NR == 1 {print $1}' "$WORK/trace")"
 check "the packaged server serves a key document signed with the packaged key" \
   "$PY" packaging/check_server.py "http://$ADDR" pkg.test "$ROOT/var/lib/hearth/signing.key"
 kill "$SERVER_PID"
-wait "$SERVER_PID" 2>/dev/null || true
+wait "$STRACE_PID" 2>/dev/null || true
 SERVER_PID=""
+
+# SystemCallFilter: every call the server made (from its exec on) is in the allowed groups
+# and in none of the denied ones, as systemd-analyze expands them.
+expand() { # GROUP...: its system calls, nested groups expanded
+  local g
+  for g in "$@"; do
+    systemd-analyze syscall-filter "$g" 2>/dev/null | awk 'NR > 1 && $1 !~ /^#/ {print $1}' |
+      while read -r name; do
+        case "$name" in @*) expand "$name" ;; *) echo "$name" ;; esac
+      done
+  done
+}
+unit="$ROOT/usr/lib/systemd/system/hearth.service"
+# shellcheck disable=SC2046 # the group names are words
+expand $(sed -n 's/^SystemCallFilter=\([^~].*\)/\1/p' "$unit") | sort -u >"$WORK/allowed"
+# shellcheck disable=SC2046
+expand $(sed -n 's/^SystemCallFilter=~//p' "$unit") | sort -u >"$WORK/denied"
+awk '/execve\("\/usr\/bin\/hearth"/ {on = 1} on {sub(/\(.*/, "", $2); print $2}' "$WORK/trace" |
+  grep -E '^[a-z0-9_]+$' | sort -u >"$WORK/used"
+echo "     the server made $(wc -l <"$WORK/used") kinds of system call"
+check "the unit's SystemCallFilter allows every system call the server made" bash -c \
+  "[ -s '$WORK/used' ] && [ -s '$WORK/allowed' ] &&
+   comm -23 '$WORK/used' '$WORK/allowed' | sed 's/^/     not allowed: /' | { ! grep .; } &&
+   comm -12 '$WORK/used' '$WORK/denied' | sed 's/^/     denied: /' | { ! grep .; }"
+check "the server opened only sockets RestrictAddressFamilies allows" bash -c \
+  "! grep -oE 'socket(pair)?\\(AF_[A-Z0-9]+' '$WORK/trace' | grep -vE 'AF_(INET|INET6|UNIX)$'"
 
 sums() { (cd "$ROOT" && sha256sum var/lib/hearth/signing.key var/lib/hearth/hearth.db etc/hearth/hearth.toml); }
 before="$(sums)"
