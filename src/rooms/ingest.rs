@@ -62,42 +62,45 @@ pub fn ingest_send_join(
     let mut auth_events_by_id: HashMap<String, Pdu> = HashMap::new();
     // The state before our join: state key nid → that event, for each accepted state event.
     let mut entries: HashMap<i64, StateEntry> = HashMap::new();
+    // New events wait here to be inserted many per statement (`flush`).
+    let mut pending: Vec<Pending<'_>> = Vec::new();
     for event in &checked {
         let pdu = event.pdu().map_err(unparsable)?;
-        let (event_nid, position, accepted) =
-            match events::event_by_id(transaction, pdu.event_id())? {
-                Some(stored) => (stored.event_nid, stored.stream_ordering, !stored.rejected),
-                None => {
-                    let auth_events: Vec<&Pdu> = pdu
-                        .auth_event_ids()
-                        .iter()
-                        .filter_map(|id| auth_events_by_id.get(*id))
-                        .collect();
-                    let complete = auth_events.len() == pdu.auth_event_ids().len();
-                    let passes = complete
-                        && auth::check_auth_events(rules, &pdu, &auth_events).is_ok()
-                        && check_against(
-                            rules,
-                            &pdu,
-                            auth_events.iter().copied().chain(create.iter()),
-                        )
-                        .is_ok();
-                    let event_nid =
-                        insert_outlier(transaction, room_nid, &pdu, &event.text, !passes)?;
-                    if !passes {
-                        left_out += 1;
-                        crate::info!(
-                            "join of {room_id}: {} fails its auth events; stored as rejected",
-                            pdu.event_id()
-                        );
-                    }
-                    (event_nid, None, passes)
+        let stored = events::event_by_id(transaction, pdu.event_id())?;
+        let accepted = match &stored {
+            Some(stored) => {
+                // Entries keep their order (the deepest wins): what waits goes in first.
+                flush(transaction, room_nid, &mut pending, &mut entries)?;
+                !stored.rejected
+            }
+            None => {
+                let auth_events: Vec<&Pdu> = pdu
+                    .auth_event_ids()
+                    .iter()
+                    .filter_map(|id| auth_events_by_id.get(*id))
+                    .collect();
+                let complete = auth_events.len() == pdu.auth_event_ids().len();
+                let passes = complete
+                    && auth::check_auth_events(rules, &pdu, &auth_events).is_ok()
+                    && check_against(
+                        rules,
+                        &pdu,
+                        auth_events.iter().copied().chain(create.iter()),
+                    )
+                    .is_ok();
+                if !passes {
+                    left_out += 1;
+                    crate::info!(
+                        "join of {room_id}: {} fails its auth events; stored as rejected",
+                        pdu.event_id()
+                    );
                 }
-            };
-        if !accepted {
-            continue;
-        }
-        if event.in_state
+                passes
+            }
+        };
+        let mut state_entry = None;
+        if accepted
+            && event.in_state
             && let Some(state_key) = pdu.state_key()
         {
             let key_nid = state::state_key_nid(transaction, pdu.kind(), state_key)?;
@@ -108,23 +111,41 @@ pub fn ingest_send_join(
                     membership.unwrap_or("leave").to_owned(),
                 )
             });
-            entries.insert(
-                key_nid,
-                StateEntry {
-                    event_nid,
-                    position,
-                    membership,
-                },
-            );
+            state_entry = Some((key_nid, membership));
             let key = (pdu.kind().to_owned(), state_key.to_owned());
             if join_wanted.contains(&key) {
                 join_state.insert(key, pdu.clone());
             }
         }
-        if auth_ids.contains(pdu.event_id()) {
-            auth_events_by_id.insert(pdu.event_id().to_owned(), pdu);
+        if accepted && auth_ids.contains(pdu.event_id()) {
+            auth_events_by_id.insert(pdu.event_id().to_owned(), pdu.clone());
+        }
+        match &stored {
+            Some(stored) => {
+                if let Some((key_nid, membership)) = state_entry {
+                    let entry = StateEntry {
+                        event_nid: stored.event_nid,
+                        position: stored.stream_ordering,
+                        membership,
+                    };
+                    entries.insert(key_nid, entry);
+                }
+            }
+            None => {
+                pending.push(Pending {
+                    pdu,
+                    text: &event.text,
+                    rejected: !accepted,
+                    state_entry,
+                });
+                if pending.len() >= PENDING_MAX {
+                    flush(transaction, room_nid, &mut pending, &mut entries)?;
+                }
+            }
         }
     }
+    flush(transaction, room_nid, &mut pending, &mut entries)?;
+    drop(pending);
     drop(checked);
     drop(auth_events_by_id);
     let pairs: Vec<(i64, i64)> = entries.iter().map(|(k, e)| (*k, e.event_nid)).collect();
@@ -219,47 +240,77 @@ fn set_first_current_state(
     group: i64,
     stream_ordering: i64,
 ) -> Result<(), StoreError> {
-    for (state_key_nid, entry) in entries {
-        state::set_current_state(transaction, room_nid, *state_key_nid, entry.event_nid)?;
-        if let Some((user_id, membership)) = &entry.membership {
+    let rows: Vec<(i64, i64)> = entries.iter().map(|(k, e)| (*k, e.event_nid)).collect();
+    state::set_current_state_rows(transaction, room_nid, &rows)?;
+    let members: Vec<(&str, &str, i64, i64)> = entries
+        .values()
+        .filter_map(|entry| {
+            let (user_id, membership) = entry.membership.as_ref()?;
             let position = entry.position.unwrap_or(stream_ordering);
-            events::set_membership(
-                transaction,
-                user_id,
-                room_nid,
-                membership,
+            Some((
+                user_id.as_str(),
+                membership.as_str(),
                 entry.event_nid,
                 position,
-            )?;
-        }
-    }
+            ))
+        })
+        .collect();
+    state::set_membership_rows(transaction, room_nid, &members)?;
     events::set_current_state_group(transaction, room_nid, group)
 }
 
-fn insert_outlier(
+/// New events inserted per `flush`.
+const PENDING_MAX: usize = 200;
+
+/// A checked event of the answer, not stored yet.
+struct Pending<'a> {
+    pdu: Pdu,
+    text: &'a str,
+    rejected: bool,
+    /// Its state key nid and (for a member event) membership, if it goes in the state.
+    state_entry: Option<(i64, Option<(String, String)>)>,
+}
+
+/// Inserts the `pending` events as outliers, many per statement, and puts those that go
+/// in the state into `entries`.
+fn flush(
     transaction: &Transaction<'_>,
     room_nid: i64,
-    pdu: &Pdu,
-    text: &str,
-    rejected: bool,
-) -> Result<i64, StoreError> {
-    events::insert_event(
-        transaction,
-        &NewEvent {
-            event_id: pdu.event_id(),
+    pending: &mut Vec<Pending<'_>>,
+    entries: &mut HashMap<i64, StateEntry>,
+) -> Result<(), StoreError> {
+    let rows: Vec<NewEvent<'_>> = pending
+        .iter()
+        .map(|event| NewEvent {
+            event_id: event.pdu.event_id(),
             room_nid,
-            kind: pdu.kind(),
-            state_key: pdu.state_key(),
-            sender: pdu.sender(),
-            origin_server_ts: pdu.origin_server_ts(),
-            depth: pdu.depth(),
+            kind: event.pdu.kind(),
+            state_key: event.pdu.state_key(),
+            sender: event.pdu.sender(),
+            origin_server_ts: event.pdu.origin_server_ts(),
+            depth: event.pdu.depth(),
             stream_ordering: None,
-            pdu: text,
-            rejected,
+            pdu: event.text,
+            rejected: event.rejected,
             soft_failed: false,
             outlier: true,
             state_group_before: None,
             state_group_after: None,
-        },
-    )
+        })
+        .collect();
+    let nids = events::insert_new_events(transaction, &rows)?;
+    drop(rows);
+    for event in pending.drain(..) {
+        if let (Some((key_nid, membership)), Some(event_nid)) =
+            (event.state_entry, nids.get(event.pdu.event_id()))
+        {
+            let entry = StateEntry {
+                event_nid: *event_nid,
+                position: None,
+                membership,
+            };
+            entries.insert(key_nid, entry);
+        }
+    }
+    Ok(())
 }

@@ -3,6 +3,8 @@
 //! Every function takes the connection or transaction it runs on; the caller (the room
 //! engine) decides what belongs in one transaction.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
@@ -195,6 +197,53 @@ pub fn insert_event(connection: &Connection, event: &NewEvent<'_>) -> Result<i64
         ], |row| row.get(0))
         .optional()?
         .ok_or(StoreError::AlreadyExists)
+}
+
+/// Inserts events none of which is stored yet (a joined room's state: 10,000 at once),
+/// many per statement; returns each one's `event_nid` by event ID.
+pub fn insert_new_events(
+    connection: &Connection,
+    events: &[NewEvent<'_>],
+) -> Result<HashMap<String, i64>, StoreError> {
+    const PER_STATEMENT: usize = 50;
+    let mut nids = HashMap::with_capacity(events.len());
+    for chunk in events.chunks(PER_STATEMENT) {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let mut statement = connection.prepare_cached(&format!(
+            "INSERT INTO events (event_id, room_nid, kind, state_key, sender, origin_server_ts, \
+             depth, stream_ordering, pdu, rejected, soft_failed, outlier, state_group_before, \
+             state_group_after) VALUES {values} RETURNING event_id, event_nid"
+        ))?;
+        let params: Vec<&dyn rusqlite::ToSql> = chunk
+            .iter()
+            .flat_map(|event| -> [&dyn rusqlite::ToSql; 14] {
+                [
+                    &event.event_id,
+                    &event.room_nid,
+                    &event.kind,
+                    &event.state_key,
+                    &event.sender,
+                    &event.origin_server_ts,
+                    &event.depth,
+                    &event.stream_ordering,
+                    &event.pdu,
+                    &event.rejected,
+                    &event.soft_failed,
+                    &event.outlier,
+                    &event.state_group_before,
+                    &event.state_group_after,
+                ]
+            })
+            .collect();
+        let rows = statement.query_map(params.as_slice(), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (event_id, event_nid) = row?;
+            nids.insert(event_id, event_nid);
+        }
+    }
+    Ok(nids)
 }
 
 pub fn event_by_id(
