@@ -101,6 +101,23 @@ pub fn receive_pdu(
         Ok(pdu) => pdu,
         Err(outcome) => return Ok(outcome),
     };
+    receive_checked_pdu(transaction, room, pdu)
+}
+
+/// The rest of `receive_pdu` for a PDU that passed `checked_pdu` already (format,
+/// signatures, hashes: work that needs no database, done off the writer thread and on
+/// every core for a whole transaction).
+pub fn receive_checked_pdu(
+    transaction: &Transaction<'_>,
+    room: &StoredRoom,
+    pdu: Pdu,
+) -> Result<Received, RoomError> {
+    if room.current_state_group.is_none() {
+        return Ok(Received::Dropped(
+            "this server has not joined the room (yet)".into(),
+        ));
+    }
+    let rules = super::build::rules_of(room)?;
     if pdu.room_id() != Some(room.room_id.as_str()) {
         return Ok(Received::Dropped("the event is for another room".into()));
     }

@@ -16,9 +16,11 @@ use crate::federation::in_flight::Admission;
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::hashes::event_id_for;
 use crate::proto::id::ServerName;
+use crate::proto::pdu::Pdu;
 use crate::proto::room_version::RoomRules;
 use crate::rooms::RoomError;
-use crate::rooms::receive::{Need, Received, receive_pdu};
+use crate::rooms::join_answer::on_every_core;
+use crate::rooms::receive::{Need, Received, checked_pdu, receive_checked_pdu};
 use crate::server::{Server, now_ms};
 use crate::store::{events, federation_transactions};
 
@@ -232,8 +234,22 @@ fn answer(outcome: Result<Received, String>) -> Result<(), String> {
     }
 }
 
-/// Receives `pdus` of one room, in order, in one write job, with their signers' keys
-/// fetched first. One outcome per PDU.
+/// Receives one PDU (a retry, or an event of a gap).
+async fn receive(
+    server: &Server,
+    rules: &RoomRules,
+    room_id: &str,
+    pdu: Map<String, Value>,
+) -> Result<Received, String> {
+    receive_batch(server, rules, room_id, vec![pdu])
+        .await
+        .pop()
+        .unwrap_or_else(|| Err("no outcome".to_owned()))
+}
+
+/// Receives `pdus` of one room, in order: their signers' keys fetched first, format,
+/// signatures and hashes checked on every core off the executor, then the rest of the
+/// pipeline for all of them in one write job. One outcome per PDU.
 async fn receive_batch(
     server: &Server,
     rules: &RoomRules,
@@ -242,22 +258,40 @@ async fn receive_batch(
 ) -> Vec<Result<Received, String>> {
     let count = pdus.len();
     let keys = fetch_event_keys(server, rules, &pdus.iter().collect::<Vec<_>>()).await;
+    let rules_for_check = *rules;
+    let checked: Vec<Result<Result<Pdu, Received>, String>> = smol::unblock(move || {
+        let lookup = |server_name: &ServerName, key_id: &str| {
+            keys.get(&(server_name.clone(), key_id.to_owned())).cloned()
+        };
+        on_every_core(&pdus, |pdu| {
+            checked_pdu(&rules_for_check, pdu.clone(), &lookup).map_err(|e| e.to_string())
+        })
+    })
+    .await;
     let room_id = room_id.to_owned();
     let result = server
         .store
         .write(move |transaction| {
-            let lookup = |server_name: &ServerName, key_id: &str| {
-                keys.get(&(server_name.clone(), key_id.to_owned())).cloned()
-            };
-            let mut outcomes = Vec::with_capacity(pdus.len());
-            for pdu in pdus {
+            let mut outcomes = Vec::with_capacity(checked.len());
+            for check in checked {
+                let pdu = match check {
+                    Ok(Ok(pdu)) => pdu,
+                    Ok(Err(outcome)) => {
+                        outcomes.push(Ok(outcome));
+                        continue;
+                    }
+                    Err(why) => {
+                        outcomes.push(Err(why));
+                        continue;
+                    }
+                };
                 // Each PDU sees the room as the previous ones left it (current state,
                 // extremities), so the room row is read again.
                 let Some(room) = events::room_by_id(transaction, &room_id)? else {
                     outcomes.push(Err("unknown room".to_owned()));
                     continue;
                 };
-                outcomes.push(match receive_pdu(transaction, &room, pdu, &lookup) {
+                outcomes.push(match receive_checked_pdu(transaction, &room, pdu) {
                     Ok(received) => Ok(received),
                     Err(RoomError::Store(e)) => return Err(e),
                     Err(e) => Err(e.to_string()),
@@ -272,36 +306,6 @@ async fn receive_batch(
             let why = format!("internal error: {}", internal(&e).error);
             (0..count).map(|_| Err(why.clone())).collect()
         }
-    }
-}
-
-async fn receive(
-    server: &Server,
-    rules: &RoomRules,
-    room_id: &str,
-    pdu: Map<String, Value>,
-) -> Result<Received, String> {
-    let keys = fetch_event_keys(server, rules, &[&pdu]).await;
-    let room_id = room_id.to_owned();
-    let result = server
-        .store
-        .write(move |transaction| {
-            let Some(room) = events::room_by_id(transaction, &room_id)? else {
-                return Ok(Err("unknown room".to_owned()));
-            };
-            let lookup = |server_name: &ServerName, key_id: &str| {
-                keys.get(&(server_name.clone(), key_id.to_owned())).cloned()
-            };
-            match receive_pdu(transaction, &room, pdu, &lookup) {
-                Ok(received) => Ok(Ok(received)),
-                Err(RoomError::Store(e)) => Err(e),
-                Err(e) => Ok(Err(e.to_string())),
-            }
-        })
-        .await;
-    match result {
-        Ok(outcome) => outcome,
-        Err(e) => Err(format!("internal error: {}", internal(&e).error)),
     }
 }
 
