@@ -139,6 +139,9 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>) -> Option<Vec<Deli
             return None;
         }
     };
+    if group.len() == 1 {
+        return commit_single(transaction, group);
+    }
     let mut deliveries = Vec::with_capacity(group.len());
     for job in group {
         // Cached statements: parsing these two per job was ~9% of the send benchmark's CPU.
@@ -163,7 +166,44 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>) -> Option<Vec<Deli
             deliveries.push(deliver);
         }
     }
-    match transaction.commit() {
+    finish(transaction.commit(), deliveries)
+}
+
+/// A group of one job needs no savepoint: the transaction is the job's own, rolled back
+/// whole if it fails. Savepoints make SQLite copy every page a job touches to a statement
+/// journal first: a third of the storing time of a 10,000-member join.
+fn commit_single(transaction: Transaction<'_>, group: Vec<Job>) -> Option<Vec<Deliver>> {
+    let mut deliveries = Vec::with_capacity(1);
+    let mut keep = false;
+    for job in group {
+        // As in a group: a panicking job's writes are undone and its waiter sees its reply
+        // channel close.
+        let outcome = catch_unwind(AssertUnwindSafe(|| job(&transaction)));
+        keep = matches!(outcome, Ok((true, _)));
+        if let Ok((_, deliver)) = outcome {
+            deliveries.push(deliver);
+        }
+    }
+    if keep {
+        return finish(transaction.commit(), deliveries);
+    }
+    if let Err(e) = transaction.rollback() {
+        crate::error!("database: cannot roll back: {e}");
+    }
+    // The job failed: its own error is its answer, nothing was written.
+    for deliver in deliveries {
+        deliver(None);
+    }
+    None
+}
+
+/// After a commit: the deliveries to make once it is on disk, or, when it failed, made now
+/// with the reason.
+fn finish(
+    committed: Result<(), rusqlite::Error>,
+    deliveries: Vec<Deliver>,
+) -> Option<Vec<Deliver>> {
+    match committed {
         Ok(()) => Some(deliveries),
         Err(e) => {
             crate::error!("database: commit failed: {e}");
@@ -178,4 +218,79 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>) -> Option<Vec<Deli
 
 fn execute_cached(transaction: &Transaction<'_>, sql: &str) -> Result<(), rusqlite::Error> {
     transaction.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Store, StoreError};
+
+    fn store() -> Store {
+        let dir = std::env::temp_dir().join(format!(
+            "hearth-writer-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).ok();
+        let path = dir.join("hearth.db");
+        std::fs::remove_file(&path).ok();
+        Store::open(&path).expect("store")
+    }
+
+    fn count(store: &Store) -> i64 {
+        smol::block_on(store.read(|connection| {
+            Ok(connection.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?)
+        }))
+        .expect("count")
+    }
+
+    fn insert(
+        name: &'static str,
+        fail: bool,
+    ) -> impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+        move |transaction| {
+            transaction.execute(
+                "INSERT INTO users (user_id, password_hash, created_ts) VALUES (?1, '', 0)",
+                [name],
+            )?;
+            if fail {
+                Err(StoreError::AlreadyExists)
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[test]
+    fn a_failing_or_panicking_job_alone_leaves_nothing_and_the_writer_goes_on() {
+        let store = store();
+        let failed = smol::block_on(store.write(insert("@a:x", true)));
+        assert!(
+            matches!(failed, Err(StoreError::AlreadyExists)),
+            "{failed:?}"
+        );
+        assert_eq!(count(&store), 0);
+        let panicked = smol::block_on(
+            store.write(|_| -> Result<(), StoreError> { panic!("a job that panics") }),
+        );
+        assert!(
+            matches!(panicked, Err(StoreError::WriterGone)),
+            "{panicked:?}"
+        );
+        smol::block_on(store.write(insert("@b:x", false))).expect("the writer still writes");
+        assert_eq!(count(&store), 1);
+    }
+
+    #[test]
+    fn jobs_of_one_group_succeed_or_fail_on_their_own() {
+        let store = store();
+        let results = smol::block_on(futures_lite::future::zip(
+            futures_lite::future::zip(
+                store.write(insert("@a:x", false)),
+                store.write(insert("@b:x", true)),
+            ),
+            store.write(insert("@c:x", false)),
+        ));
+        assert!(results.0.0.is_ok() && results.0.1.is_err() && results.1.is_ok());
+        assert_eq!(count(&store), 2);
+    }
 }
