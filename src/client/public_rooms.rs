@@ -2,6 +2,7 @@
 //! server's directory, most members first, with `filter.generic_search_term` (name, topic
 //! and canonical alias, ignoring case), `limit` and `since`/`next_batch` pagination
 //! (`p<offset>` tokens). Other servers' directories (`server=`) need federation: 404.
+//! The same list answers other servers at `/_matrix/federation/v1/publicRooms`.
 
 use serde_json::{Map, Value, json};
 
@@ -26,6 +27,21 @@ struct Query {
 /// `GET /publicRooms`: `limit`, `since`, `server`; no authentication needed.
 pub async fn get(server: &Server, request: Request) -> ApiResult {
     check_server(server, request.query_param("server"))?;
+    list(server, get_query(&request)?).await
+}
+
+/// `GET /_matrix/federation/v1/publicRooms` (spec: s2s "Public Room Directory"): the same
+/// list for another server, whose signature the router checked.
+pub async fn federation_get(server: &Server, request: Request) -> ApiResult {
+    list(server, get_query(&request)?).await
+}
+
+/// `POST /_matrix/federation/v1/publicRooms`: with `filter` in a body, as the client's POST.
+pub async fn federation_post(server: &Server, request: Request) -> ApiResult {
+    list(server, post_query(&request)?).await
+}
+
+fn get_query(request: &Request) -> Result<Query, MatrixError> {
     let limit =
         match request.query_param("limit") {
             Some(text) => Some(text.parse::<usize>().map_err(|_| {
@@ -39,13 +55,17 @@ pub async fn get(server: &Server, request: Request) -> ApiResult {
         search: None,
         room_types: None,
     };
-    list(server, query).await
+    Ok(query)
 }
 
 /// `POST /publicRooms`: the same with `filter` in a body; needs authentication.
 pub async fn post(server: &Server, request: Request) -> ApiResult {
     authenticate(server, &request).await?;
     check_server(server, request.query_param("server"))?;
+    list(server, post_query(&request)?).await
+}
+
+fn post_query(request: &Request) -> Result<Query, MatrixError> {
     let body = request.json_object()?;
     let limit = match body.get("limit") {
         None | Some(Value::Null) => None,
@@ -95,7 +115,7 @@ pub async fn post(server: &Server, request: Request) -> ApiResult {
         search,
         room_types,
     };
-    list(server, query).await
+    Ok(query)
 }
 
 fn check_server(server: &Server, requested: Option<&str>) -> Result<(), MatrixError> {

@@ -96,6 +96,9 @@ pub static ROUTES: &[Route] = &[
     route!(signed Get "/_matrix/federation/v1/query/directory" => federation::endpoints::query_directory::handle),
     route!(signed Get "/_matrix/federation/v1/make_join/{roomId}/{userId}" => federation::endpoints::make_membership::make_join),
     route!(signed Get "/_matrix/federation/v1/make_leave/{roomId}/{userId}" => federation::endpoints::make_membership::make_leave),
+    // The directory list is the client API's, served to other servers (one list, one code).
+    route!(signed Get "/_matrix/federation/v1/publicRooms" => client::public_rooms::federation_get),
+    route!(signed Post "/_matrix/federation/v1/publicRooms" => client::public_rooms::federation_post),
     route!(signed Get "/_matrix/federation/v1/make_knock/{roomId}/{userId}" => federation::endpoints::make_membership::make_knock),
     route!(signed Put "/_matrix/federation/v2/send_join/{roomId}/{eventId}" => federation::endpoints::send_membership::send_join),
     route!(signed Put "/_matrix/federation/v2/send_leave/{roomId}/{eventId}" => federation::endpoints::send_membership::send_leave),
