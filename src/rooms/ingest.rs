@@ -159,20 +159,9 @@ pub fn ingest_send_join(
     let join_nid = events::insert_event(
         transaction,
         &NewEvent {
-            event_id: join.event_id(),
-            room_nid,
-            kind: join.kind(),
-            state_key: join.state_key(),
-            sender: join.sender(),
-            origin_server_ts: join.origin_server_ts(),
-            depth: join.depth(),
             stream_ordering: Some(stream_ordering),
-            pdu: &text,
-            rejected: false,
-            soft_failed: false,
-            outlier: false,
             state_group_before: Some(before),
-            state_group_after: None,
+            ..NewEvent::from_pdu(&join, room_nid, &text)
         },
     )?;
     let member_key = state::state_key_nid(transaction, "m.room.member", join.sender())?;
@@ -282,20 +271,9 @@ fn flush(
     let rows: Vec<NewEvent<'_>> = pending
         .iter()
         .map(|event| NewEvent {
-            event_id: event.pdu.event_id(),
-            room_nid,
-            kind: event.pdu.kind(),
-            state_key: event.pdu.state_key(),
-            sender: event.pdu.sender(),
-            origin_server_ts: event.pdu.origin_server_ts(),
-            depth: event.pdu.depth(),
-            stream_ordering: None,
-            pdu: event.text,
             rejected: event.rejected,
-            soft_failed: false,
             outlier: true,
-            state_group_before: None,
-            state_group_after: None,
+            ..NewEvent::from_pdu(&event.pdu, room_nid, event.text)
         })
         .collect();
     let nids = events::insert_new_events(transaction, &rows)?;

@@ -30,20 +30,10 @@ pub fn persist_new_timeline_event(
     let event_nid = events::insert_event(
         transaction,
         &NewEvent {
-            event_id: pdu.event_id(),
-            room_nid: room.room_nid,
-            kind: pdu.kind(),
-            state_key: pdu.state_key(),
-            sender: pdu.sender(),
-            origin_server_ts: pdu.origin_server_ts(),
-            depth: pdu.depth(),
             stream_ordering: Some(stream_ordering),
-            pdu: &pdu_text,
-            rejected: false,
-            soft_failed: false,
-            outlier: false,
             state_group_before: room.current_state_group,
             state_group_after: room.current_state_group,
+            ..NewEvent::from_pdu(pdu, room.room_nid, &pdu_text)
         },
     )?;
     if let Some(state_key) = pdu.state_key() {

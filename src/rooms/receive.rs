@@ -315,20 +315,12 @@ fn insert(
     Ok(events::insert_event(
         transaction,
         &NewEvent {
-            event_id: pdu.event_id(),
-            room_nid: room.room_nid,
-            kind: pdu.kind(),
-            state_key: pdu.state_key(),
-            sender: pdu.sender(),
-            origin_server_ts: pdu.origin_server_ts(),
-            depth: pdu.depth(),
             stream_ordering,
-            pdu: &text,
             rejected,
             soft_failed,
-            outlier: false,
             state_group_before: before,
             state_group_after: after,
+            ..NewEvent::from_pdu(pdu, room.room_nid, &text)
         },
     )?)
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+use crate::proto::pdu::Pdu;
 
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +162,29 @@ pub struct NewEvent<'a> {
     pub outlier: bool,
     pub state_group_before: Option<i64>,
     pub state_group_after: Option<i64>,
+}
+
+impl<'a> NewEvent<'a> {
+    /// The row of `pdu` (stored as `text`) in `room_nid`, with no stream position or state
+    /// groups yet, accepted and not an outlier: callers override what differs.
+    pub fn from_pdu(pdu: &'a Pdu, room_nid: i64, text: &'a str) -> NewEvent<'a> {
+        NewEvent {
+            event_id: pdu.event_id(),
+            room_nid,
+            kind: pdu.kind(),
+            state_key: pdu.state_key(),
+            sender: pdu.sender(),
+            origin_server_ts: pdu.origin_server_ts(),
+            depth: pdu.depth(),
+            stream_ordering: None,
+            pdu: text,
+            rejected: false,
+            soft_failed: false,
+            outlier: false,
+            state_group_before: None,
+            state_group_after: None,
+        }
+    }
 }
 
 /// Inserts an event; an event stored only as an outlier is instead promoted in place (same
