@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde_json::{Map, Value, json};
 
-use hearth::client::history_visibility::visible_to;
+use hearth::client::history_visibility::Viewer;
 use hearth::proto::hashes::{event_id_for, hash_and_sign_event};
 use hearth::proto::id::ServerName;
 use hearth::proto::pdu::Pdu;
@@ -334,11 +334,9 @@ fn history_is_walked_back_to_the_creation_in_order_and_shown_per_visibility() {
         let room = events::room_by_id(connection, ROOM)?.unwrap();
         let timeline = events::timeline(connection, room.room_nid, i64::MIN, i64::MAX, 100, true)?;
         let mut shown = Vec::new();
+        let mut viewer = Viewer::member(CAROL);
         for event in &timeline {
-            shown.push((
-                event.event_id.clone(),
-                visible_to(connection, CAROL, event)?,
-            ));
+            shown.push((event.event_id.clone(), viewer.sees(connection, event)?));
         }
         Ok(shown)
     }))

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use super::auth::{authenticate, internal};
 use super::event_filter::{EventFilter, filtered_page};
 use super::format::client_event;
-use super::history_visibility::visible_to;
 use super::room_read::{ReadableRoom, parse_room_id, readable_room};
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
@@ -88,16 +87,15 @@ fn visible_event(
     user: &str,
     event_id: &str,
 ) -> Result<Result<StoredEvent, MatrixError>, StoreError> {
+    // The viewer hides what came after the user's leave, but their own later membership.
     let event = events::event_by_id(connection, event_id)?.filter(|event| {
         event.room_nid == readable.room.room_nid
             && !event.rejected
             && !event.soft_failed
-            && event.stream_ordering.is_some_and(|position| {
-                readable.visible_until.is_none_or(|until| position <= until)
-            })
+            && event.stream_ordering.is_some()
     });
     let event = match event {
-        Some(event) if visible_to(connection, user, &event)? => Some(event),
+        Some(event) if readable.viewer(user).sees(connection, &event)? => Some(event),
         _ => None,
     };
     Ok(event.ok_or_else(|| MatrixError::new(404, ErrCode::NotFound, "event not found")))
@@ -153,10 +151,11 @@ fn context_of(
             .map(|e| client_event(e, &readable.room.room_id, &readable.rules, now))
             .collect()
     };
-    let shown = |events: Vec<StoredEvent>| -> Result<Vec<Value>, StoreError> {
+    let mut viewer = readable.viewer(user);
+    let mut shown = |events: Vec<StoredEvent>| -> Result<Vec<Value>, StoreError> {
         let mut kept = Vec::new();
         for event in events {
-            if visible_to(connection, user, &event)? {
+            if viewer.sees(connection, &event)? {
                 kept.push(event);
             }
         }

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::auth::{authenticate, internal};
 use super::event_filter::{EventFilter, filtered_page};
 use super::format::client_event;
-use super::history_visibility::visible_to;
 use super::room_read::{parse_room_id, readable_room};
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
@@ -160,8 +159,9 @@ fn read_part(
     )?;
     let now = now_ms();
     let mut events = Vec::new();
+    let mut viewer = readable.viewer(user.as_str());
     for event in &page.events {
-        if visible_to(connection, user.as_str(), event)? {
+        if viewer.sees(connection, event)? {
             events.push(client_event(
                 event,
                 &readable.room.room_id,

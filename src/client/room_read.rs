@@ -1,7 +1,8 @@
 //! Who may read what of a room: members read everything; users who left read up to the
-//! event that made them leave (spec: c2s "History visibility", as `shared` rooms behave),
-//! unless they forgot the room.
+//! event that ended their membership (spec: c2s "History visibility"), unless they forgot
+//! the room. Within that, `client::history_visibility` decides per event.
 
+use super::history_visibility::{MembershipEnd, Viewer, membership_end};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::id::{RoomId, UserId};
 use crate::proto::room_version::RoomRules;
@@ -13,6 +14,15 @@ pub struct ReadableRoom {
     pub room: StoredRoom,
     pub rules: RoomRules,
     pub visible_until: Option<i64>,
+    /// Where the requester's membership ended (the default while they are joined).
+    pub end: MembershipEnd,
+}
+
+impl ReadableRoom {
+    /// Decides per event what `user_id` (the requester) sees of this room's history.
+    pub fn viewer<'a>(&self, user_id: &'a str) -> Viewer<'a> {
+        Viewer::new(user_id, self.end)
+    }
 }
 
 /// Parses a room ID from a path parameter: 400 `M_INVALID_PARAM` when malformed.
@@ -42,20 +52,29 @@ pub fn readable_room(
     let membership = events::memberships_of_user(connection, user_id.as_str())?
         .into_iter()
         .find(|m| m.room_nid == room.room_nid);
-    let visible_until = match membership.as_ref().map(|m| m.membership.as_str()) {
-        Some("join") => None,
+    let end = match membership
+        .as_ref()
+        .map(|m| (m.membership.as_str(), m.event_nid))
+    {
+        Some(("join", _)) => MembershipEnd::default(),
         // Spec: c2s "Leaving rooms": a forgotten room's history is no longer served.
-        Some("leave" | "ban")
+        Some(("leave" | "ban", _))
             if room_directory::is_forgotten(connection, user_id.as_str(), room.room_nid)? =>
         {
             return Ok(Err(forbidden()));
         }
-        Some("leave" | "ban") => membership.map(|m| m.stream_ordering),
+        Some(("leave" | "ban", event_nid)) => {
+            match membership_end(connection, user_id.as_str(), event_nid)? {
+                Some(end) => end,
+                None => return Ok(Err(forbidden())),
+            }
+        }
         _ => return Ok(Err(forbidden())),
     };
     Ok(Ok(ReadableRoom {
         room,
         rules,
-        visible_until,
+        visible_until: end.until,
+        end,
     }))
 }

@@ -117,19 +117,13 @@ pub async fn get_state(server: &Server, request: Request) -> ApiResult {
                 Err(e) => return Ok(Err(e)),
             };
             let room = &readable.room;
-            // A user who left sees the state as of their leaving.
-            let events = match readable.visible_until {
+            // Spec: a user who left sees the state as of their leaving: after the event
+            // that ended their membership, which is in it (as Synapse answers).
+            let events = match readable.end.event_nid {
                 None => state::current_state_events(connection, room.room_nid)?,
-                Some(until) => {
-                    let leave = crate::store::events::timeline(
-                        connection,
-                        room.room_nid,
-                        until - 1,
-                        until,
-                        1,
-                        false,
-                    )?;
-                    match leave.first().and_then(|e| e.state_group_before) {
+                Some(event_nid) => {
+                    let leave = crate::store::events::event_by_nid(connection, event_nid)?;
+                    match leave.and_then(|e| e.state_group_after) {
                         Some(group) => state::state_group_events(connection, group)?,
                         None => Vec::new(),
                     }

@@ -11,6 +11,7 @@ use super::account_data::AccountDataForSync;
 use super::auth::{authenticate, internal};
 use super::filter::{SyncFilter, add_state_left_out, filtered_timeline};
 use super::format::{client_event, stripped_state};
+use super::history_visibility::{Viewer, membership_end};
 use super::sync_ephemeral::{
     TypingSnapshot, room_ephemeral, typing_snapshot, unread_notifications, until_next_typing_expiry,
 };
@@ -286,6 +287,17 @@ fn joined_room(
     let (mut timeline, limited) =
         filtered_timeline(connection, &sync.filter, room_nid, after, position)?;
     timeline.reverse();
+    // Spec: c2s "History visibility". Joined before the oldest event of the window, the
+    // user sees all of it whatever the visibility; only a window that reaches back before
+    // the join (the first sync of the room, or since the join) is checked event by event.
+    if since.is_none()
+        && timeline
+            .first()
+            .and_then(|e| e.stream_ordering)
+            .is_some_and(|oldest| oldest <= membership.stream_ordering)
+    {
+        Viewer::member(&sync.user_id).retain_seen(connection, &mut timeline)?;
+    }
     if timeline.is_empty()
         && since.is_some()
         && !sync.full_state
@@ -424,6 +436,11 @@ fn left_room(
         membership.stream_ordering,
     )?;
     timeline.reverse();
+    // Up to the event that ended the membership (a leave before a ban), the user's own
+    // membership events after it, and what the room's history visibility shows.
+    if let Some(end) = membership_end(connection, &sync.user_id, membership.event_nid)? {
+        Viewer::new(&sync.user_id, end).retain_seen(connection, &mut timeline)?;
+    }
     let prev_batch = format!(
         "s{}",
         timeline
