@@ -6,12 +6,12 @@ use serde_json::{Map, Value, json};
 
 use super::auth::{authenticate, internal};
 use super::format::client_event;
-use super::room_read::{parse_room_id, readable_room};
+use super::room_read::{ReadableRoom, parse_room_id, readable_room};
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::server::{Server, now_ms};
 use crate::store::events::StoredEvent;
-use crate::store::{Connection, StoreError, room_directory, state};
+use crate::store::{Connection, StoreError, room_directory};
 
 const MEMBERSHIPS: [&str; 5] = ["join", "invite", "knock", "leave", "ban"];
 
@@ -32,11 +32,12 @@ pub async fn members(server: &Server, request: Request) -> ApiResult {
                 Ok(readable) => readable,
                 Err(e) => return Ok(Err(e)),
             };
+            // Spec: a user who left sees the members as of their leaving.
             let at = match (at, readable.visible_until) {
                 (Some(at), Some(until)) => Some(at.min(until)),
-                (at, until) => at.or(until),
+                (at, _) => at,
             };
-            let members = member_events(connection, readable.room.room_nid, at)?;
+            let members = member_events(connection, &readable, at)?;
             let now = now_ms();
             let chunk: Vec<Value> = members
                 .iter()
@@ -65,8 +66,7 @@ pub async fn joined_members(server: &Server, request: Request) -> ApiResult {
                 Ok(readable) => readable,
                 Err(e) => return Ok(Err(e)),
             };
-            let members =
-                member_events(connection, readable.room.room_nid, readable.visible_until)?;
+            let members = member_events(connection, &readable, None)?;
             let mut joined = Map::new();
             for event in members {
                 let member = client_event(&event, &readable.room.room_id, &readable.rules, 0);
@@ -101,15 +101,17 @@ pub async fn joined_members(server: &Server, request: Request) -> ApiResult {
     Ok(Response::ok(&json!({ "joined": answer })))
 }
 
-/// The membership events of the current state, or as of timeline position `at`.
+/// The membership events of the state the requester sees (`ReadableRoom::state`), or as
+/// of timeline position `at`.
 fn member_events(
     connection: &Connection,
-    room_nid: i64,
+    readable: &ReadableRoom,
     at: Option<i64>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     match at {
-        Some(at) => room_directory::members_at(connection, room_nid, at),
-        None => Ok(state::current_state_events(connection, room_nid)?
+        Some(at) => room_directory::members_at(connection, readable.room.room_nid, at),
+        None => Ok(readable
+            .state(connection)?
             .into_iter()
             .filter(|event| event.kind == "m.room.member")
             .collect()),

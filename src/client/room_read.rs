@@ -6,8 +6,8 @@ use super::history_visibility::{MembershipEnd, Viewer, membership_end};
 use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::id::{RoomId, UserId};
 use crate::proto::room_version::RoomRules;
-use crate::store::events::{self, StoredRoom};
-use crate::store::{Connection, StoreError, room_directory};
+use crate::store::events::{self, StoredEvent, StoredRoom};
+use crate::store::{Connection, StoreError, room_directory, state};
 
 /// A room the requester may read, up to `visible_until` (a stream position; `None` = all).
 pub struct ReadableRoom {
@@ -19,6 +19,19 @@ pub struct ReadableRoom {
 }
 
 impl ReadableRoom {
+    /// The room's state as the requester may see it: the current state while they are
+    /// joined; after they left, the state after the event that ended their membership
+    /// (spec: c2s `GET /rooms/{roomId}/state`: "the state of the room when they left").
+    pub fn state(&self, connection: &Connection) -> Result<Vec<StoredEvent>, StoreError> {
+        let Some(event_nid) = self.end.event_nid else {
+            return state::current_state_events(connection, self.room.room_nid);
+        };
+        match events::event_by_nid(connection, event_nid)?.and_then(|e| e.state_group_after) {
+            Some(group) => state::state_group_events(connection, group),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Decides per event what `user_id` (the requester) sees of this room's history.
     pub fn viewer<'a>(&self, user_id: &'a str) -> Viewer<'a> {
         Viewer::new(user_id, self.end)

@@ -13,7 +13,6 @@ use crate::proto::errcode::{ErrCode, MatrixError};
 use crate::proto::server_acl::ServerAcl;
 use crate::rooms::LocalEvent;
 use crate::server::{Server, now_ms};
-use crate::store::state;
 
 pub async fn send_message(server: &Server, request: Request) -> ApiResult {
     let requester = authenticate(server, &request).await?;
@@ -117,18 +116,7 @@ pub async fn get_state(server: &Server, request: Request) -> ApiResult {
                 Err(e) => return Ok(Err(e)),
             };
             let room = &readable.room;
-            // Spec: a user who left sees the state as of their leaving: after the event
-            // that ended their membership, which is in it (as Synapse answers).
-            let events = match readable.end.event_nid {
-                None => state::current_state_events(connection, room.room_nid)?,
-                Some(event_nid) => {
-                    let leave = crate::store::events::event_by_nid(connection, event_nid)?;
-                    match leave.and_then(|e| e.state_group_after) {
-                        Some(group) => state::state_group_events(connection, group)?,
-                        None => Vec::new(),
-                    }
-                }
-            };
+            let events = readable.state(connection)?;
             let now = now_ms();
             let answer = match &wanted {
                 None => Ok(Value::Array(

@@ -43,16 +43,18 @@ pub fn is_forgotten(
 }
 
 /// The membership events of a room as of timeline position `at`: for each user, their
-/// last `m.room.member` event at or before it.
+/// last `m.room.member` event at or before it. Last in the timeline, not by row: history
+/// fetched later (backfill) has newer rows at older positions. (SQLite takes the bare
+/// `event_nid` from the row holding the `MAX`.)
 pub fn members_at(
     connection: &Connection,
     room_nid: i64,
     at: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT MAX(event_nid) FROM events WHERE room_nid = ?1 AND kind = 'm.room.member' \
-         AND state_key IS NOT NULL AND stream_ordering <= ?2 AND rejected = 0 AND soft_failed = 0 \
-         AND outlier = 0 GROUP BY state_key",
+        "SELECT event_nid, MAX(stream_ordering) FROM events WHERE room_nid = ?1 \
+         AND kind = 'm.room.member' AND state_key IS NOT NULL AND stream_ordering <= ?2 \
+         AND rejected = 0 AND soft_failed = 0 AND outlier = 0 GROUP BY state_key",
     )?;
     let nids = statement
         .query_map(params![room_nid, at], |row| row.get::<_, i64>(0))?
