@@ -11,7 +11,7 @@ use super::account_data::AccountDataForSync;
 use super::auth::{authenticate, internal};
 use super::filter::{SyncFilter, add_state_left_out, filtered_timeline};
 use super::format::{client_event, stripped_state};
-use super::history_visibility::{Viewer, membership_end};
+use super::history_visibility::{MembershipEnd, Viewer, membership_end};
 use super::sync_ephemeral::{
     TypingSnapshot, room_ephemeral, typing_snapshot, unread_notifications, until_next_typing_expiry,
 };
@@ -438,9 +438,14 @@ fn left_room(
     timeline.reverse();
     // Up to the event that ended the membership (a leave before a ban), the user's own
     // membership events after it, and what the room's history visibility shows.
-    if let Some(end) = membership_end(connection, &sync.user_id, membership.event_nid)? {
-        Viewer::new(&sync.user_id, end).retain_seen(connection, &mut timeline)?;
-    }
+    // A leave held without a place in the timeline (a declined remote invite) ended nothing.
+    let end =
+        membership_end(connection, &sync.user_id, membership.event_nid)?.unwrap_or(MembershipEnd {
+            until: Some(membership.stream_ordering),
+            joined: false,
+            event_nid: Some(membership.event_nid),
+        });
+    Viewer::new(&sync.user_id, end).retain_seen(connection, &mut timeline)?;
     let prev_batch = format!(
         "s{}",
         timeline
