@@ -11,7 +11,7 @@
 //! where servers must not enforce canonical JSON; such events are hashed and signed the way
 //! Synapse (Python `canonicaljson`) encodes them, which `encode_lenient` reproduces.
 
-use serde::Serialize as _;
+use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
 /// The largest magnitude of an integer that canonical JSON allows: 2^53 - 1.
@@ -139,12 +139,53 @@ pub fn parse_lenient(bytes: &[u8]) -> Result<Value, JsonError> {
 /// measures.
 pub fn encode_lenient(value: &Value) -> String {
     let mut out = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFloats);
-    // INVARIANT: writing a `Value` into a `Vec` cannot fail, and the output is UTF-8.
+    write_lenient(value, &mut out);
+    // INVARIANT: serde_json writes UTF-8.
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Writes `value` as `encode_lenient` encodes it into `out` (a hasher, a counter): the
+/// hot paths hash or measure events without building the text or copying the event.
+/// `value` must serialise as JSON values do (a `Value`, a `Map`, or a view of one).
+pub fn write_lenient(value: &impl Serialize, out: &mut impl std::io::Write) {
+    let mut serializer = serde_json::Serializer::with_formatter(out, PythonFloats);
+    // INVARIANT: JSON values (string keys only) always serialise, and the writers this is
+    // given (a `Vec`, a hasher, a counter) never fail.
     value
         .serialize(&mut serializer)
         .expect("Value always serialises");
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The top-level entries of an event object except some keys, serialised as that smaller
+/// object would be (the entries of a `Map` come in key order): hashing an event without
+/// `signatures` and `unsigned` need not copy it.
+pub struct Without<'a> {
+    pub object: &'a Map<String, Value>,
+    pub left_out: &'a [&'a str],
+}
+
+impl Serialize for Without<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.object
+                .iter()
+                .filter(|(key, _)| !self.left_out.contains(&key.as_str())),
+        )
+    }
+}
+
+/// Counts the bytes written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Why a PDU breaks a size limit (spec: client-server API "Size limits").
@@ -183,7 +224,9 @@ impl std::error::Error for SizeError {}
 ///
 /// Fields that are missing or not strings are left to the event format check.
 pub fn check_pdu_size_limits(pdu: &Map<String, Value>) -> Result<(), SizeError> {
-    let size = encode_lenient(&Value::Object(pdu.clone())).len();
+    let mut size = Counter(0);
+    write_lenient(pdu, &mut size);
+    let size = size.0;
     if size > MAX_PDU_BYTES {
         return Err(SizeError::PduTooLarge(size));
     }

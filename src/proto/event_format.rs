@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 
 use super::canonical_json::{self, JsonError, MAX_SAFE_INTEGER};
-use super::hashes::event_id_for;
+use super::hashes::{event_id_for, event_id_from_signed_bytes};
 use super::id::{EventId, IdError, RoomId, UserId};
 use super::pdu::Pdu;
 use super::room_version::{EventIdFormat, RoomRules};
@@ -109,6 +109,20 @@ pub fn pdu_from_object(rules: &RoomRules, event: Map<String, Value>) -> Result<P
     Ok(Pdu::new(event_id, event))
 }
 
+/// `pdu_from_object` for a caller that holds the event's `hashes::signed_bytes` already
+/// (it checked the signatures over them): the event ID is their hash, not encoded again.
+pub fn pdu_from_object_signed(
+    rules: &RoomRules,
+    event: Map<String, Value>,
+    signed_bytes: &str,
+) -> Result<Pdu, FormatError> {
+    check_event_format(rules, &event)?;
+    // INVARIANT: the format check required a string `event_id` where the ID is explicit.
+    let event_id = event_id_from_signed_bytes(rules, &event, signed_bytes)
+        .map_err(|_| FormatError::MissingField("event_id"))?;
+    Ok(Pdu::new(event_id, event))
+}
+
 /// Checks that `event` has the fields its room version requires, with the right types.
 ///
 /// Run `canonical_json::check_pdu_size_limits` first: an ID over 255 bytes fails to parse
@@ -124,7 +138,9 @@ pub fn check_event_format(
 ) -> Result<(), FormatError> {
     if rules.strict_canonical_json {
         // Spec: rooms/fragments/v6-canonical-json: the whole PDU, `unsigned` included.
-        canonical_json::check_canonical(&Value::Object(event.clone()))
+        event
+            .values()
+            .try_for_each(canonical_json::check_canonical)
             .map_err(FormatError::NotCanonical)?;
     }
     let kind = required_str(event, "type")?;

@@ -20,7 +20,7 @@ use ed25519_compact::{PublicKey, Signature};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::canonical_json::{self, JsonError};
+use super::canonical_json::{self, JsonError, Without};
 use super::id::{IdError, ServerName, UserId};
 use super::redaction::redact;
 use super::room_version::{EventIdFormat, RoomRules};
@@ -61,18 +61,20 @@ impl std::error::Error for HashError {}
 /// `destinations` (its internal fields, `synapse/crypto/event_signing.py`); so do we, so
 /// that events Synapse built and hashed that way check out here.
 pub fn content_hash(event: &Map<String, Value>) -> [u8; 32] {
-    let mut stripped = event.clone();
-    for key in [
-        "unsigned",
-        "signatures",
-        "hashes",
-        "age_ts",
-        "outlier",
-        "destinations",
-    ] {
-        stripped.remove(key);
-    }
-    sha256(&canonical_json::encode_lenient(&Value::Object(stripped)))
+    let mut hasher = Sha256::new();
+    let unhashed = Without {
+        object: event,
+        left_out: &[
+            "unsigned",
+            "signatures",
+            "hashes",
+            "age_ts",
+            "outlier",
+            "destinations",
+        ],
+    };
+    canonical_json::write_lenient(&unhashed, &mut hasher);
+    hasher.finalize().into()
 }
 
 /// Sets `hashes.sha256` to the content hash, keeping other algorithms' entries.
@@ -102,30 +104,40 @@ pub fn check_content_hash(event: &Map<String, Value>) -> Result<(), HashError> {
 
 /// The reference hash: SHA-256 of the redacted event without `signatures` and `unsigned`.
 pub fn reference_hash(rules: &RoomRules, event: &Map<String, Value>) -> [u8; 32] {
-    let mut redacted = redact(rules, event);
-    redacted.remove("signatures");
-    redacted.remove("unsigned");
-    sha256(&canonical_json::encode_lenient(&Value::Object(redacted)))
+    sha256(&signed_bytes(rules, event))
 }
 
 /// The event's ID under `rules.event_id_format`: the `event_id` field (v1–2), or `$` +
 /// the reference hash in standard (v3) or URL-safe (v4+) unpadded base64.
 pub fn event_id_for(rules: &RoomRules, event: &Map<String, Value>) -> Result<String, HashError> {
     match rules.event_id_format {
-        EventIdFormat::Explicit => event
-            .get("event_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or(HashError::MissingEventId),
-        EventIdFormat::Base64 => Ok(format!(
-            "${}",
-            STANDARD_NO_PAD.encode(reference_hash(rules, event))
-        )),
-        EventIdFormat::UrlSafeBase64 => Ok(format!(
-            "${}",
-            URL_SAFE_NO_PAD.encode(reference_hash(rules, event))
-        )),
+        EventIdFormat::Explicit => explicit_event_id(event),
+        _ => event_id_from_signed_bytes(rules, event, &signed_bytes(rules, event)),
     }
+}
+
+/// `event_id_for` from the event's `signed_bytes` when the caller has them already (they
+/// are what its signatures cover: the reference hash is their SHA-256).
+pub fn event_id_from_signed_bytes(
+    rules: &RoomRules,
+    event: &Map<String, Value>,
+    signed_bytes: &str,
+) -> Result<String, HashError> {
+    match rules.event_id_format {
+        EventIdFormat::Explicit => explicit_event_id(event),
+        EventIdFormat::Base64 => Ok(format!("${}", STANDARD_NO_PAD.encode(sha256(signed_bytes)))),
+        EventIdFormat::UrlSafeBase64 => {
+            Ok(format!("${}", URL_SAFE_NO_PAD.encode(sha256(signed_bytes))))
+        }
+    }
+}
+
+fn explicit_event_id(event: &Map<String, Value>) -> Result<String, HashError> {
+    event
+        .get("event_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or(HashError::MissingEventId)
 }
 
 /// The room ID a v12 `m.room.create` event defines: `!` + its URL-safe reference hash
@@ -198,6 +210,19 @@ pub fn verify_event_signature(
     key_id: &str,
     public_key_base64: &str,
 ) -> Result<(), VerifyError> {
+    let bytes = signed_bytes(rules, event);
+    verify_event_signature_over(&bytes, event, server_name, key_id, public_key_base64)
+}
+
+/// `verify_event_signature` over the event's `signed_bytes`, computed once by a caller
+/// that checks several signatures or needs the event ID too.
+pub fn verify_event_signature_over(
+    signed_bytes: &str,
+    event: &Map<String, Value>,
+    server_name: &ServerName,
+    key_id: &str,
+    public_key_base64: &str,
+) -> Result<(), VerifyError> {
     let signature = event
         .get("signatures")
         .and_then(|signatures| signatures.get(server_name.as_str()))
@@ -211,7 +236,7 @@ pub fn verify_event_signature(
         .and_then(|bytes| PublicKey::from_slice(&bytes).ok())
         .ok_or(VerifyError::MalformedSignature)?;
     public_key
-        .verify(signed_bytes(rules, event).as_bytes(), &signature)
+        .verify(signed_bytes.as_bytes(), &signature)
         .map_err(|_| VerifyError::BadSignature)
 }
 
@@ -295,12 +320,18 @@ pub fn add_wanted_keys(rules: &RoomRules, event: &Map<String, Value>, wanted: &m
     }
 }
 
-/// The bytes an event signature covers.
-fn signed_bytes(rules: &RoomRules, event: &Map<String, Value>) -> String {
-    let mut redacted = redact(rules, event);
-    redacted.remove("signatures");
-    redacted.remove("unsigned");
-    canonical_json::encode_lenient(&Value::Object(redacted))
+/// The bytes an event's signatures cover and its reference hash hashes: the redacted event
+/// without `signatures` and `unsigned`, in canonical JSON.
+pub fn signed_bytes(rules: &RoomRules, event: &Map<String, Value>) -> String {
+    let redacted = redact(rules, event);
+    let mut out = Vec::new();
+    let unsigned = Without {
+        object: &redacted,
+        left_out: &["signatures", "unsigned"],
+    };
+    canonical_json::write_lenient(&unsigned, &mut out);
+    // INVARIANT: serde_json writes UTF-8.
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 fn sha256(text: &str) -> [u8; 32] {

@@ -196,6 +196,40 @@ fn event_ids_per_format() {
 }
 
 #[test]
+fn signed_bytes_give_the_id_of_the_event_and_of_its_redaction() {
+    // What `receive` does: one encoding serves the signature check and the event ID, even
+    // when a wrong content hash made it use the redacted event.
+    let event = synapse_event();
+    let v4 = "$zRz9jjiT9wZc3Hl9ij_74aCmTjqV3YMlj9sj3Uqxg6o";
+    let bytes = signed_bytes(&RoomRules::V10, &event);
+    assert_eq!(
+        event_id_from_signed_bytes(&RoomRules::V10, &event, &bytes).unwrap(),
+        v4
+    );
+    let redacted = redact(&RoomRules::V10, &event);
+    assert_eq!(signed_bytes(&RoomRules::V10, &redacted), bytes);
+    assert!(!bytes.contains("signatures") && !bytes.contains("unsigned"));
+    let mut tampered = event.clone();
+    tampered.insert("depth".into(), json!(25));
+    let server = ServerName::parse("localhost:8008").unwrap();
+    // Signed by a key the test does not hold: a wrong key or wrong bytes fail alike.
+    let key = spec_key().public_key_base64();
+    for (bytes, object) in [
+        (&bytes, &event),
+        (&signed_bytes(&RoomRules::V10, &tampered), &tampered),
+    ] {
+        assert_eq!(
+            verify_event_signature_over(bytes, object, &server, "ed25519:a_phSE", &key),
+            Err(VerifyError::BadSignature)
+        );
+    }
+    assert_eq!(
+        verify_event_signature_over(&bytes, &event, &server, "ed25519:other", &key),
+        Err(VerifyError::MissingSignature)
+    );
+}
+
+#[test]
 fn v12_room_id_is_the_create_event_hash() {
     let create = object(json!({
         "type": "m.room.create", "state_key": "", "sender": "@a:domain",

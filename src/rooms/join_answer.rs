@@ -55,7 +55,7 @@ impl<'a> SendJoinAnswer<'a> {
     pub fn wanted_keys(&self, rules: &RoomRules) -> WantedKeys {
         let per_event = on_every_core(&self.all(), |(raw, _)| {
             let mut wanted = WantedKeys::new();
-            if let Ok(event) = serde_json::from_str::<Map<String, Value>>(raw.get()) {
+            if let Some(event) = key_fields(raw.get()) {
                 add_wanted_keys(rules, &event, &mut wanted);
             }
             wanted
@@ -70,6 +70,45 @@ impl<'a> SendJoinAnswer<'a> {
         }
         wanted
     }
+}
+
+/// The fields of an event that say whose keys check it (`add_wanted_keys` reads no
+/// others), without building the rest: `prev_events`, `auth_events`, `hashes` are skipped.
+#[derive(Deserialize)]
+struct KeyFields {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    sender: Option<Value>,
+    event_id: Option<Value>,
+    content: Option<Value>,
+    origin_server_ts: Option<Value>,
+    signatures: Option<Value>,
+}
+
+/// `raw` as an object of only its `KeyFields`; an event those cannot be read from (a key
+/// twice, say) is parsed whole, so that the keys wanted are exactly what the check reads.
+fn key_fields(raw: &str) -> Option<Map<String, Value>> {
+    // A derived struct would read an array too.
+    if !raw.trim_start().starts_with('{') {
+        return None;
+    }
+    let Ok(fields) = serde_json::from_str::<KeyFields>(raw) else {
+        return serde_json::from_str(raw).ok();
+    };
+    let named = [
+        ("type", fields.kind),
+        ("sender", fields.sender),
+        ("event_id", fields.event_id),
+        ("content", fields.content),
+        ("origin_server_ts", fields.origin_server_ts),
+        ("signatures", fields.signatures),
+    ];
+    Some(
+        named
+            .into_iter()
+            .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+            .collect(),
+    )
 }
 
 /// One event of the answer that passed format, signature and hash checks.

@@ -16,9 +16,10 @@ use super::persist::Accepted;
 use super::state_at::{lookup_state_events, resolve_groups, state_after_events};
 use crate::proto::auth;
 use crate::proto::canonical_json::{SizeError, check_pdu_size_limits};
-use crate::proto::event_format::{auth_event_types, pdu_from_object};
+use crate::proto::event_format::{auth_event_types, pdu_from_object_signed};
 use crate::proto::hashes::{
-    check_content_hash, ed25519_signature_key_ids, servers_that_must_sign, verify_event_signature,
+    check_content_hash, ed25519_signature_key_ids, servers_that_must_sign, signed_bytes,
+    verify_event_signature_over,
 };
 use crate::proto::id::{ServerName, UserId};
 use crate::proto::pdu::Pdu;
@@ -219,6 +220,8 @@ pub fn checked_pdu(
         Ok(signers) => signers,
         Err(e) => return Ok(Err(Received::Dropped(format!("bad sender or room: {e}")))),
     };
+    // What every signature covers, and what the event ID hashes: encoded once.
+    let signed = signed_bytes(rules, &json);
     let mut needed = Vec::new();
     for server_name in &signers {
         let signatures = ed25519_signature_key_ids(&json, server_name);
@@ -232,8 +235,14 @@ pub fn checked_pdu(
         for key_id in signatures {
             match keys(server_name, &key_id) {
                 Some(public_key) => {
-                    if verify_event_signature(rules, &json, server_name, &key_id, &public_key)
-                        .is_ok()
+                    if verify_event_signature_over(
+                        &signed,
+                        &json,
+                        server_name,
+                        &key_id,
+                        &public_key,
+                    )
+                    .is_ok()
                     {
                         verified = true;
                         break;
@@ -259,7 +268,9 @@ pub fn checked_pdu(
         Ok(()) => json,
         Err(_) => redact(rules, &json),
     };
-    match pdu_from_object(rules, json) {
+    // The signed bytes of the event and of its redaction are the same (redacting is
+    // idempotent), so they give the ID either way.
+    match pdu_from_object_signed(rules, json, &signed) {
         Ok(pdu) => Ok(Ok(pdu)),
         Err(e) => Ok(Err(Received::Dropped(format!("malformed event: {e}")))),
     }

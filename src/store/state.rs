@@ -93,10 +93,11 @@ pub fn new_state_group(
         )?
         .execute(params![room_nid, stored_parent, chain_depth])?;
     let group_nid = connection.last_insert_rowid();
-    let rows: Vec<[i64; 3]> = entries
+    let mut rows: Vec<[i64; 3]> = entries
         .into_iter()
         .map(|(state_key_nid, event_nid)| [group_nid, state_key_nid, event_nid])
         .collect();
+    sort_by_key_order(&mut rows, |row| row[1]);
     insert_rows(
         connection,
         "INSERT INTO state_group_entries (group_nid, state_key_nid, event_nid) VALUES",
@@ -104,6 +105,14 @@ pub fn new_state_group(
         &rows,
     )?;
     Ok(group_nid)
+}
+
+/// Sorts rows into the order of the table's key (stably: of two rows for one key, the
+/// later still wins an `ON CONFLICT` update). SQLite then appends to its B-tree pages
+/// instead of splitting pages all over it: a 10,000-row insert in hash-map order touched
+/// (and journalled) many times the pages.
+fn sort_by_key_order<T, K: Ord>(rows: &mut [T], key: impl Fn(&T) -> K) {
+    rows.sort_by_key(key);
 }
 
 /// Rows per statement in `insert_rows`: a joined 10,000-member room writes 10,000 at
@@ -136,10 +145,11 @@ pub fn set_current_state_rows(
     room_nid: i64,
     rows: &[(i64, i64)],
 ) -> Result<(), StoreError> {
-    let rows: Vec<[i64; 3]> = rows
+    let mut rows: Vec<[i64; 3]> = rows
         .iter()
         .map(|(state_key_nid, event_nid)| [room_nid, *state_key_nid, *event_nid])
         .collect();
+    sort_by_key_order(&mut rows, |row| row[1]);
     insert_rows(
         connection,
         "INSERT INTO current_state (room_nid, state_key_nid, event_nid) VALUES",
@@ -156,6 +166,8 @@ pub fn set_membership_rows(
     rows: &[(&str, &str, i64, i64)],
 ) -> Result<(), StoreError> {
     use rusqlite::types::Value as Sql;
+    let mut rows = rows.to_vec();
+    sort_by_key_order(&mut rows, |row| row.0);
     let rows: Vec<[Sql; 5]> = rows
         .iter()
         .map(|(user_id, membership, event_nid, position)| {
