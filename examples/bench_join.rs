@@ -1,8 +1,9 @@
 //! Benchmark (not a test): the CPU a 10,000-member join costs hearth once the answer is in,
 //! phase by phase, without the network or a lab: the room `benches/bigjoin.sh` generates
 //! (its cache file), read as a `send_join` answer, checked (`join_answer`) and stored
-//! (`ingest`) into a fresh database. Prints wall and process CPU time of each phase, so
-//! a busy machine (wall time stretched) still shows what a change saved.
+//! (`ingest`, overlapped with the checks as a join does; BENCH_SERIAL=1: one after the
+//! other) into a fresh database. Prints wall and process CPU time of each phase, so a
+//! busy machine (wall time stretched) still shows what a change saved.
 //!
 //!   cargo run --release --example bench_join -- target/bigjoin-cache/big.test-10000.json
 //!
@@ -15,7 +16,7 @@ use hearth::proto::pdu::Pdu;
 use hearth::proto::room_version::RoomRules;
 use hearth::proto::signing::SigningKey;
 use hearth::rooms::ingest::ingest_send_join;
-use hearth::rooms::join_answer::{SendJoinAnswer, check_answer};
+use hearth::rooms::join_answer::{SendJoinAnswer, check_channel};
 use hearth::store::Store;
 use serde_json::Value;
 
@@ -48,6 +49,7 @@ fn main() {
         .expect("usage: bench_join <bigjoin-cache/big.test-N.json>");
     let room: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let room_id = room["room_id"].as_str().unwrap().to_owned();
+    let room_id_text = room_id.clone();
     let mut events = room["events"].as_array().unwrap().clone();
     // The last member event plays our join; the rest is the answer's state.
     let join = events.pop().unwrap();
@@ -73,24 +75,49 @@ fn main() {
 
     let mut at = (Instant::now(), cpu_seconds());
     let answer = SendJoinAnswer::parse(&body).unwrap();
-    let wanted = answer.wanted_keys(&rules);
+    let mut survey = answer.survey(&rules);
+    let wanted = std::mem::take(&mut survey.wanted);
     assert_eq!(wanted.len(), 1, "one signing key: {wanted:?}");
-    at = phase("parse + wanted keys", at);
+    at = phase("parse + survey", at);
     let lookup = |name: &ServerName, key_id: &str| {
         (name.as_str() == "big.test" && key_id == "ed25519:big1").then(|| public_key.clone())
     };
-    let checked = check_answer(&rules, &room_id, &answer, &lookup);
-    assert_eq!(checked.left_out, 0);
-    let count = checked.events.len();
-    at = phase("check (every core)", at);
-    drop(body);
-    let joined = smol::block_on(store.write(move |transaction| {
-        Ok(ingest_send_join(transaction, &rules, &room_id, checked, join).map(|j| j.left_out))
-    }))
-    .unwrap()
-    .unwrap_or_else(|e| panic!("ingest: {e:?}"));
-    assert_eq!(joined, 0);
-    phase("store (writer)", at);
+    let (checked, checker) = check_channel(survey);
+    let serial = std::env::var_os("BENCH_SERIAL").is_some();
+    let store_join = move || {
+        smol::block_on(store.write(move |transaction| {
+            Ok(ingest_send_join(
+                transaction,
+                &rules,
+                &room_id,
+                checked,
+                join,
+            ))
+        }))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("ingest: {e:?}"))
+    };
+    let joined = if serial {
+        // As before the overlap: every check, then the writer.
+        checker.run(&rules, &room_id_text, &answer, &lookup);
+        at = phase("check (every core)", at);
+        store_join()
+    } else {
+        std::thread::scope(|scope| {
+            scope.spawn(|| checker.run(&rules, &room_id_text, &answer, &lookup));
+            store_join()
+        })
+    };
+    assert_eq!(joined.left_out, 0);
+    let count = joined.events;
+    phase(
+        if serial {
+            "store (writer)"
+        } else {
+            "check + store"
+        },
+        at,
+    );
     println!("{count} events");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use futures_lite::future;
 use serde_json::{Map, Value};
 
 use crate::api::Method;
@@ -17,7 +18,7 @@ use crate::proto::pdu::Pdu;
 use crate::proto::room_version::RoomRules;
 use crate::rooms::RoomError;
 use crate::rooms::ingest::ingest_send_join;
-use crate::rooms::join_answer::{SendJoinAnswer, check_answer};
+use crate::rooms::join_answer::{SendJoinAnswer, check_channel};
 use crate::server::Server;
 
 /// Resolves a remote alias through its server's `query/directory`: (room ID, servers).
@@ -134,13 +135,13 @@ async fn join_via(
     let bad_answer =
         |why: String| MatrixError::new(502, ErrCode::Unknown, format!("send_join: {why}"));
     // Off the executor: reading 7 MB of JSON (a 10,000-member room) takes a while.
-    let (answer, wanted, signed_join) = smol::unblock(move || {
+    let (answer, mut survey, signed_join) = smol::unblock(move || {
         let parsed = SendJoinAnswer::parse(&answer)?;
-        let wanted = parsed.wanted_keys(&rules);
+        let survey = parsed.survey(&rules);
         let signed_join = parsed
             .event
             .and_then(|raw| serde_json::from_str::<Map<String, Value>>(raw.get()).ok());
-        Ok::<_, String>((answer, wanted, signed_join))
+        Ok::<_, String>((answer, survey, signed_join))
     })
     .await
     .map_err(bad_answer)?;
@@ -154,44 +155,44 @@ async fn join_via(
         _ => event,
     };
     let received = started.elapsed();
-    let keys = fetch_keys(server, &rules, wanted).await;
+    let keys = fetch_keys(server, &rules, std::mem::take(&mut survey.wanted)).await;
     let keyed = started.elapsed();
     let room_id_text = room_id.as_str().to_owned();
-    // Signatures, hashes and IDs of every event, on every core, still off the executor;
-    // the 7 MB body is dropped before the writer stores what passed.
-    let checked = smol::unblock(move || {
+    // Signatures, hashes and IDs of every event, on every core, off the executor, a batch
+    // at a time; the writer stores each batch (auth rules) while the next is checked.
+    let (checked, checker) = check_channel(survey);
+    let checks = smol::unblock(move || {
         let parsed = SendJoinAnswer::parse(&answer)?;
         let lookup =
             |name: &ServerName, key_id: &str| keys.get(&(name.clone(), key_id.to_owned())).cloned();
-        Ok::<_, String>(check_answer(&rules, &room_id_text, &parsed, &lookup))
-    })
-    .await
-    .map_err(bad_answer)?;
-    let checked_at = started.elapsed();
-    let count = checked.events.len();
+        checker.run(&rules, &room_id_text, &parsed, &lookup);
+        Ok::<_, String>(Instant::now())
+    });
     let room_id_text = room_id.as_str().to_owned();
     let join = Pdu::new(event_id.clone(), join_json);
-    let joined = server
-        .store
-        .write(move |transaction| {
-            match ingest_send_join(transaction, &rules, &room_id_text, checked, join) {
-                Ok(joined) => Ok(Ok(joined.left_out)),
-                Err(RoomError::Store(e)) => Err(e),
-                Err(e) => Ok(Err(MatrixError::from(&e))),
-            }
-        })
-        .await
-        .map_err(|e| {
-            crate::error!("storing the join of {room_id}: {e}");
-            MatrixError::new(500, ErrCode::Unknown, "internal error")
-        })??;
+    let stores = server.store.write(move |transaction| {
+        match ingest_send_join(transaction, &rules, &room_id_text, checked, join) {
+            Ok(joined) => Ok(Ok(joined)),
+            Err(RoomError::Store(e)) => Err(e),
+            Err(e) => Ok(Err(MatrixError::from(&e))),
+        }
+    });
+    let (checked_at, joined) = future::zip(checks, stores).await;
+    // A body that did not parse the second time cannot have parsed the first.
+    let checked_at = checked_at.map_err(bad_answer)?;
+    let joined = joined.map_err(|e| {
+        crate::error!("storing the join of {room_id}: {e}");
+        MatrixError::new(500, ErrCode::Unknown, "internal error")
+    })??;
     server.notifier.notify();
     crate::info!(
-        "{user} joined {room_id} via {resident}: {count} events, {joined} left out; \
+        "{user} joined {room_id} via {resident}: {} events, {} left out; \
          {answer_bytes} bytes answered in {} ms, keys by {} ms, checked by {} ms, stored by {} ms",
+        joined.events,
+        joined.left_out,
         received.as_millis(),
         keyed.as_millis(),
-        checked_at.as_millis(),
+        (checked_at - started).as_millis(),
         started.elapsed().as_millis()
     );
     Ok(event_id)

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use super::RoomError;
-use super::join_answer::{CheckedAnswer, CheckedEvent};
+use super::join_answer::{Batch, CheckedAnswer};
 use super::persist::Accepted;
 use super::receive::{apply_current_state, check_against, wanted_state};
 use crate::proto::auth;
@@ -25,6 +25,8 @@ pub struct Joined {
     pub join: Accepted,
     /// Events of the answer that were left out (bad signature, failed auth).
     pub left_out: usize,
+    /// Events of the answer newly stored (each once; the rejected ones too).
+    pub events: usize,
 }
 
 /// Stores the room `room_id` of `rules` from a checked `send_join` answer (its events
@@ -43,18 +45,12 @@ pub fn ingest_send_join(
         Some(room) => room.room_nid,
         None => events::insert_room(transaction, room_id, rules.version)?,
     };
-    let CheckedAnswer {
-        events: checked,
-        auth_ids,
-        mut left_out,
-    } = answer;
+    let CheckedAnswer { auth_ids, batches } = answer;
     let unparsable = |e: serde_json::Error| RoomError::Invalid(e.to_string());
-    let create = checked
-        .iter()
-        .find(|event| event.is_create)
-        .map(CheckedEvent::pdu)
-        .transpose()
-        .map_err(unparsable)?;
+    // The first create event checked: the survey puts create events first.
+    let mut create: Option<Pdu> = None;
+    let mut left_out = 0;
+    let mut inserted = 0;
     // The state the join is checked against: what the auth rules look up for it.
     let join_wanted: HashSet<(String, String)> = wanted_state(rules, &join).into_iter().collect();
     let mut join_state: HashMap<(String, String), Pdu> = HashMap::new();
@@ -63,90 +59,116 @@ pub fn ingest_send_join(
     // The state before our join: state key nid → that event, for each accepted state event.
     let mut entries: HashMap<i64, StateEntry> = HashMap::new();
     // New events wait here to be inserted many per statement (`flush`).
-    let mut pending: Vec<Pending<'_>> = Vec::new();
-    for event in &checked {
-        let pdu = event.pdu().map_err(unparsable)?;
-        let stored = events::event_by_id(transaction, pdu.event_id())?;
-        let accepted = match &stored {
-            Some(stored) => {
-                // Entries keep their order (the deepest wins): what waits goes in first.
-                flush(transaction, room_nid, &mut pending, &mut entries)?;
-                !stored.rejected
+    let mut pending: Vec<Pending> = Vec::new();
+    // Batches come as the checks finish them (`join_answer::Checker`).
+    loop {
+        let batch = match batches.recv() {
+            Ok(Batch::Events(batch)) => batch,
+            Ok(Batch::End { left_out: dropped }) => {
+                left_out += dropped;
+                break;
             }
-            None => {
-                let auth_events: Vec<&Pdu> = pdu
-                    .auth_event_ids()
-                    .iter()
-                    .filter_map(|id| auth_events_by_id.get(*id))
-                    .collect();
-                let complete = auth_events.len() == pdu.auth_event_ids().len();
-                let passes = complete
-                    && auth::check_auth_events(rules, &pdu, &auth_events).is_ok()
-                    && check_against(
-                        rules,
-                        &pdu,
-                        auth_events.iter().copied().chain(create.iter()),
-                    )
-                    .is_ok();
-                if !passes {
-                    left_out += 1;
-                    crate::info!(
-                        "join of {room_id}: {} fails its auth events; stored as rejected",
-                        pdu.event_id()
-                    );
-                }
-                passes
+            // The checks died half way: fail the job, so that none of it is kept.
+            Err(_) => {
+                let why = "the checks of the send_join answer stopped".to_owned();
+                return Err(RoomError::Store(StoreError::CommitFailed(why)));
             }
         };
-        let mut state_entry = None;
-        if accepted
-            && event.in_state
-            && let Some(state_key) = pdu.state_key()
-        {
-            let key_nid = state::state_key_nid(transaction, pdu.kind(), state_key)?;
-            let membership = (pdu.kind() == "m.room.member").then(|| {
-                let membership = pdu.content().get("membership").and_then(Value::as_str);
-                (
-                    state_key.to_owned(),
-                    membership.unwrap_or("leave").to_owned(),
-                )
-            });
-            state_entry = Some((key_nid, membership));
-            let key = (pdu.kind().to_owned(), state_key.to_owned());
-            if join_wanted.contains(&key) {
-                join_state.insert(key, pdu.clone());
+        for event in batch {
+            let pdu = event.pdu().map_err(unparsable)?;
+            if event.is_create && create.is_none() {
+                create = Some(pdu.clone());
             }
-        }
-        if accepted && auth_ids.contains(pdu.event_id()) {
-            auth_events_by_id.insert(pdu.event_id().to_owned(), pdu.clone());
-        }
-        match &stored {
-            Some(stored) => {
-                if let Some((key_nid, membership)) = state_entry {
-                    let entry = StateEntry {
-                        event_nid: stored.event_nid,
-                        position: stored.stream_ordering,
-                        membership,
-                    };
-                    entries.insert(key_nid, entry);
+            // An event in both lists of the answer comes twice: the second finds the first
+            // stored (and may put it in the state).
+            if pending
+                .iter()
+                .any(|waiting| waiting.pdu.event_id() == pdu.event_id())
+            {
+                flush(transaction, room_nid, &mut pending, &mut entries)?;
+            }
+            let stored = events::event_by_id(transaction, pdu.event_id())?;
+            let accepted = match &stored {
+                Some(stored) => {
+                    // Entries keep their order (the deepest wins): what waits goes in first.
+                    flush(transaction, room_nid, &mut pending, &mut entries)?;
+                    !stored.rejected
+                }
+                None => {
+                    let auth_events: Vec<&Pdu> = pdu
+                        .auth_event_ids()
+                        .iter()
+                        .filter_map(|id| auth_events_by_id.get(*id))
+                        .collect();
+                    let complete = auth_events.len() == pdu.auth_event_ids().len();
+                    let passes = complete
+                        && auth::check_auth_events(rules, &pdu, &auth_events).is_ok()
+                        && check_against(
+                            rules,
+                            &pdu,
+                            auth_events.iter().copied().chain(create.iter()),
+                        )
+                        .is_ok();
+                    if !passes {
+                        left_out += 1;
+                        crate::info!(
+                            "join of {room_id}: {} fails its auth events; stored as rejected",
+                            pdu.event_id()
+                        );
+                    }
+                    passes
+                }
+            };
+            let mut state_entry = None;
+            if accepted
+                && event.in_state
+                && let Some(state_key) = pdu.state_key()
+            {
+                let key_nid = state::state_key_nid(transaction, pdu.kind(), state_key)?;
+                let membership = (pdu.kind() == "m.room.member").then(|| {
+                    let membership = pdu.content().get("membership").and_then(Value::as_str);
+                    (
+                        state_key.to_owned(),
+                        membership.unwrap_or("leave").to_owned(),
+                    )
+                });
+                state_entry = Some((key_nid, membership));
+                let key = (pdu.kind().to_owned(), state_key.to_owned());
+                if join_wanted.contains(&key) {
+                    join_state.insert(key, pdu.clone());
                 }
             }
-            None => {
-                pending.push(Pending {
-                    pdu,
-                    text: &event.text,
-                    rejected: !accepted,
-                    state_entry,
-                });
-                if pending.len() >= PENDING_MAX {
-                    flush(transaction, room_nid, &mut pending, &mut entries)?;
+            if accepted && auth_ids.contains(pdu.event_id()) {
+                auth_events_by_id.insert(pdu.event_id().to_owned(), pdu.clone());
+            }
+            match &stored {
+                Some(stored) => {
+                    if let Some((key_nid, membership)) = state_entry {
+                        let entry = StateEntry {
+                            event_nid: stored.event_nid,
+                            position: stored.stream_ordering,
+                            membership,
+                        };
+                        entries.insert(key_nid, entry);
+                    }
+                }
+                None => {
+                    inserted += 1;
+                    pending.push(Pending {
+                        pdu,
+                        text: event.text,
+                        rejected: !accepted,
+                        state_entry,
+                    });
+                    if pending.len() >= PENDING_MAX {
+                        flush(transaction, room_nid, &mut pending, &mut entries)?;
+                    }
                 }
             }
         }
     }
     flush(transaction, room_nid, &mut pending, &mut entries)?;
     drop(pending);
-    drop(checked);
     drop(auth_events_by_id);
     let pairs: Vec<(i64, i64)> = entries.iter().map(|(k, e)| (*k, e.event_nid)).collect();
     let before = state::new_state_group(transaction, room_nid, None, &pairs)?;
@@ -194,6 +216,7 @@ pub fn ingest_send_join(
             pdu: join,
         },
         left_out,
+        events: inserted,
     })
 }
 
@@ -252,9 +275,9 @@ fn set_first_current_state(
 const PENDING_MAX: usize = 200;
 
 /// A checked event of the answer, not stored yet.
-struct Pending<'a> {
+struct Pending {
     pdu: Pdu,
-    text: &'a str,
+    text: String,
     rejected: bool,
     /// Its state key nid and (for a member event) membership, if it goes in the state.
     state_entry: Option<(i64, Option<(String, String)>)>,
@@ -265,7 +288,7 @@ struct Pending<'a> {
 fn flush(
     transaction: &Transaction<'_>,
     room_nid: i64,
-    pending: &mut Vec<Pending<'_>>,
+    pending: &mut Vec<Pending>,
     entries: &mut HashMap<i64, StateEntry>,
 ) -> Result<(), StoreError> {
     let rows: Vec<NewEvent<'_>> = pending
@@ -273,7 +296,7 @@ fn flush(
         .map(|event| NewEvent {
             rejected: event.rejected,
             outlier: true,
-            ..NewEvent::from_pdu(&event.pdu, room_nid, event.text)
+            ..NewEvent::from_pdu(&event.pdu, room_nid, &event.text)
         })
         .collect();
     let nids = events::insert_new_events(transaction, &rows)?;

@@ -1,11 +1,13 @@
 //! A `send_join` answer checked before the writer sees it (spec: s2s "Joining Rooms": the
 //! joining server "must validate the state and auth chain"). A 10,000-member room answers
 //! with about 7 MB, so the answer is never held as one `Value`: each event is a slice of
-//! the body, parsed on its own; signatures, content hashes and event IDs are checked on
-//! every core at once; what comes out is each good event once, as the compact text to
-//! store, oldest first. Auth rules come later, in the writer (`ingest`).
+//! the body, parsed on its own. A light first pass (`survey`) finds the keys to fetch and
+//! the order (oldest first); then signatures, content hashes and event IDs are checked on
+//! every core, a batch at a time, and each batch of good events (as the compact text to
+//! store) goes to the writer (`ingest`, auth rules) while the next batch is checked.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 
 use serde::Deserialize;
@@ -51,37 +53,75 @@ impl<'a> SendJoinAnswer<'a> {
             .collect()
     }
 
-    /// The keys of every server that must sign an event of the answer.
-    pub fn wanted_keys(&self, rules: &RoomRules) -> WantedKeys {
+    /// A light first pass over every event (on every core): the keys to fetch before the
+    /// checks, the order to check and store in, the event IDs named as auth events.
+    pub fn survey(&self, rules: &RoomRules) -> Survey {
         let per_event = on_every_core(&self.all(), |(raw, _)| {
             let mut wanted = WantedKeys::new();
-            if let Some(event) = key_fields(raw.get()) {
-                add_wanted_keys(rules, &event, &mut wanted);
-            }
-            wanted
-        });
-        let mut wanted = WantedKeys::new();
-        for (key, ts) in per_event.into_iter().flatten() {
-            let at = wanted.entry(key).or_insert(ts);
-            *at = match (*at, ts) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            let Some(event) = key_fields(raw.get()) else {
+                return (wanted, (true, 0), Vec::new());
             };
+            add_wanted_keys(rules, &event, &mut wanted);
+            let event = Pdu::new(String::new(), event);
+            let is_create = event.kind() == "m.room.create" && event.state_key() == Some("");
+            let auth_ids: Vec<String> = event
+                .auth_event_ids()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            (wanted, (!is_create, event.depth()), auth_ids)
+        });
+        let mut survey = Survey {
+            wanted: WantedKeys::new(),
+            order: Vec::with_capacity(per_event.len()),
+            auth_ids: HashSet::new(),
+        };
+        let mut sort_keys = Vec::with_capacity(per_event.len());
+        for (index, (wanted, sort_key, auth_ids)) in per_event.into_iter().enumerate() {
+            for (key, ts) in wanted {
+                let at = survey.wanted.entry(key).or_insert(ts);
+                *at = match (*at, ts) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            survey.auth_ids.extend(auth_ids);
+            sort_keys.push(sort_key);
+            survey.order.push(index);
         }
-        wanted
+        // Oldest first, so that auth events come before what they authorise; the create
+        // event before all (the auth rules of every event look it up).
+        survey
+            .order
+            .sort_by_key(|index| sort_keys.get(*index).copied());
+        survey
     }
 }
 
+/// What `SendJoinAnswer::survey` learnt.
+pub struct Survey {
+    /// The keys of every server that must sign an event of the answer.
+    pub wanted: WantedKeys,
+    /// Indexes into the events (auth chain, then state): create events, then by depth.
+    order: Vec<usize>,
+    /// Every event ID that an event of the answer names in its `auth_events`.
+    auth_ids: HashSet<String>,
+}
+
 /// The fields of an event that say whose keys check it (`add_wanted_keys` reads no
-/// others), without building the rest: `prev_events`, `auth_events`, `hashes` are skipped.
+/// others) and where it goes (depth, auth events, create), without building the rest:
+/// `prev_events`, `hashes`, `room_id` are skipped.
 #[derive(Deserialize)]
 struct KeyFields {
     #[serde(rename = "type")]
     kind: Option<Value>,
     sender: Option<Value>,
     event_id: Option<Value>,
+    state_key: Option<Value>,
     content: Option<Value>,
     origin_server_ts: Option<Value>,
+    depth: Option<Value>,
+    auth_events: Option<Value>,
     signatures: Option<Value>,
 }
 
@@ -99,8 +139,11 @@ fn key_fields(raw: &str) -> Option<Map<String, Value>> {
         ("type", fields.kind),
         ("sender", fields.sender),
         ("event_id", fields.event_id),
+        ("state_key", fields.state_key),
         ("content", fields.content),
         ("origin_server_ts", fields.origin_server_ts),
+        ("depth", fields.depth),
+        ("auth_events", fields.auth_events),
         ("signatures", fields.signatures),
     ];
     Some(
@@ -114,7 +157,6 @@ fn key_fields(raw: &str) -> Option<Map<String, Value>> {
 /// One event of the answer that passed format, signature and hash checks.
 pub struct CheckedEvent {
     pub event_id: String,
-    pub depth: i64,
     /// In the answer's `state` (else only in its auth chain).
     pub in_state: bool,
     pub is_create: bool,
@@ -132,71 +174,107 @@ impl CheckedEvent {
     }
 }
 
-/// What the checks leave of an answer.
-pub struct CheckedAnswer {
-    /// Each good event once, lowest depth first (auth events before what they authorise).
-    pub events: Vec<CheckedEvent>,
-    /// Every event ID that some event of the answer names in its `auth_events`.
-    pub auth_ids: HashSet<String>,
-    /// Events dropped: malformed, badly signed, of another room.
-    pub left_out: usize,
+/// What the checks hand to the writer, a batch at a time: the writer stores one batch
+/// while the next is checked (the checks use every core but one writer job cannot wait).
+pub enum Batch {
+    /// Events that passed, in the survey's order; an event in both lists (or twice in
+    /// one) comes each time, the writer keeps it once.
+    Events(Vec<CheckedEvent>),
+    /// All checked: how many events were dropped (malformed, badly signed, of another
+    /// room). The checks died if the batches end without it.
+    End { left_out: usize },
 }
 
-/// Checks every event of `answer` for room `room_id`, spread over the machine's cores.
-/// `keys` gives public keys (fetched before: see `SendJoinAnswer::wanted_keys`).
+/// The writer's end of the checks of an answer.
+pub struct CheckedAnswer {
+    /// Every event ID that some event of the answer names in its `auth_events` (events
+    /// that failed their checks too: a few more kept in memory, nothing wrongly trusted).
+    pub auth_ids: HashSet<String>,
+    pub batches: Receiver<Batch>,
+}
+
+/// The checking end: `run` it (off the executor) while the writer reads the batches.
+pub struct Checker {
+    order: Vec<usize>,
+    batches: Sender<Batch>,
+}
+
+/// Events checked per batch: small enough that the writer starts early, large enough
+/// that starting threads per batch costs nothing.
+const BATCH: usize = 500;
+
+/// Splits checking an answer from storing it: the writer's end and the checker's.
+pub fn check_channel(survey: Survey) -> (CheckedAnswer, Checker) {
+    let (sender, receiver) = mpsc::channel();
+    let checked = CheckedAnswer {
+        auth_ids: survey.auth_ids,
+        batches: receiver,
+    };
+    let checker = Checker {
+        order: survey.order,
+        batches: sender,
+    };
+    (checked, checker)
+}
+
+impl Checker {
+    /// Checks every event of `answer` for room `room_id`, a batch at a time on every
+    /// core, and sends what passed. `keys` gives public keys (fetched before: see
+    /// `Survey::wanted`). Stops early when the writer has gone.
+    pub fn run(
+        self,
+        rules: &RoomRules,
+        room_id: &str,
+        answer: &SendJoinAnswer<'_>,
+        keys: &(dyn Fn(&ServerName, &str) -> Option<String> + Sync),
+    ) {
+        let all = answer.all();
+        let mut left_out = 0;
+        for part in self.order.chunks(BATCH) {
+            let items: Vec<(&RawValue, bool)> =
+                part.iter().filter_map(|i| all.get(*i).copied()).collect();
+            let outcomes = on_every_core(&items, |(raw, in_state)| {
+                check_one(rules, room_id, raw.get(), *in_state, keys)
+            });
+            let mut events = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                match outcome {
+                    Ok(event) => events.push(event),
+                    Err(why) => {
+                        crate::info!("join of {room_id}: left out an event: {why}");
+                        left_out += 1;
+                    }
+                }
+            }
+            if self.batches.send(Batch::Events(events)).is_err() {
+                return;
+            }
+        }
+        let _ = self.batches.send(Batch::End { left_out });
+    }
+}
+
+/// Checks every event of `answer` before storing any (tests; a join overlaps the two).
 pub fn check_answer(
     rules: &RoomRules,
     room_id: &str,
     answer: &SendJoinAnswer<'_>,
     keys: &(dyn Fn(&ServerName, &str) -> Option<String> + Sync),
 ) -> CheckedAnswer {
-    let outcomes = on_every_core(&answer.all(), |(raw, in_state)| {
-        check_one(rules, room_id, raw.get(), *in_state, keys)
-    });
-    let mut events: Vec<CheckedEvent> = Vec::with_capacity(outcomes.len());
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(outcomes.len());
-    let mut auth_ids = HashSet::new();
-    let mut left_out = 0;
-    for outcome in outcomes {
-        match outcome {
-            Ok((event, ids)) => {
-                auth_ids.extend(ids);
-                match index.get(&event.event_id) {
-                    // In both lists (or twice in one): kept once, in the state if either says so.
-                    Some(&at) => {
-                        if let Some(kept) = events.get_mut(at) {
-                            kept.in_state |= event.in_state;
-                        }
-                    }
-                    None => {
-                        index.insert(event.event_id.clone(), events.len());
-                        events.push(event);
-                    }
-                }
-            }
-            Err(why) => {
-                crate::info!("join of {room_id}: left out an event: {why}");
-                left_out += 1;
-            }
-        }
-    }
-    events.sort_by_key(|event| event.depth);
-    CheckedAnswer {
-        events,
-        auth_ids,
-        left_out,
-    }
+    let (checked, checker) = check_channel(answer.survey(rules));
+    checker.run(rules, room_id, answer, keys);
+    checked
 }
 
 /// Format, signatures and content hash of one event (`receive::checked_pdu`), and that it
-/// is of this room; the event and the auth event IDs it names.
+/// is of this room.
 fn check_one(
     rules: &RoomRules,
     room_id: &str,
     raw: &str,
     in_state: bool,
     keys: &(dyn Fn(&ServerName, &str) -> Option<String> + Sync),
-) -> Result<(CheckedEvent, Vec<String>), String> {
+) -> Result<CheckedEvent, String> {
     let json: Map<String, Value> =
         serde_json::from_str(raw).map_err(|e| format!("not a JSON object: {e}"))?;
     let pdu = match checked_pdu(rules, json, keys) {
@@ -208,20 +286,13 @@ fn check_one(
     if !belongs_to(rules, &pdu, room_id) {
         return Err(format!("{} is of another room", pdu.event_id()));
     }
-    let auth_ids = pdu
-        .auth_event_ids()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
     let text = serde_json::to_string(pdu.json()).map_err(|e| e.to_string())?;
-    let event = CheckedEvent {
-        depth: pdu.depth(),
+    Ok(CheckedEvent {
         in_state,
         is_create: pdu.kind() == "m.room.create" && pdu.state_key() == Some(""),
         event_id: pdu.event_id().to_owned(),
         text,
-    };
-    Ok((event, auth_ids))
+    })
 }
 
 /// `work` over `items` on every core (scoped threads over contiguous chunks), results in
