@@ -19,7 +19,7 @@ use hearth::rooms::backfill::{
     Backfilled, events_needing_state, frontier, missing_auth_events, store_backfilled,
 };
 use hearth::rooms::ingest::ingest_send_join;
-use hearth::rooms::join_answer::{SendJoinAnswer, check_answer};
+use hearth::rooms::join_answer::{SendJoinAnswer, check_answer, check_channel};
 use hearth::store::{Store, StoreError, events, state};
 
 const RULES: RoomRules = RoomRules::V11;
@@ -201,7 +201,8 @@ fn lookup(keys: &(String, String)) -> impl Fn(&ServerName, &str) -> Option<Strin
 }
 
 /// Carol of hearth joins with the send_join answer the remote would give.
-fn join(store: &Store, remote: &Remote) -> String {
+/// `checks_die`: the checks of the answer stop before any event is checked.
+fn join(store: &Store, remote: &Remote, checks_die: bool) -> String {
     let state_events: Vec<Map<String, Value>> = remote
         .state
         .values()
@@ -233,13 +234,20 @@ fn join(store: &Store, remote: &Remote) -> String {
     let pdu = Pdu::new(join_id.clone(), join);
     let body = json!({"state": state_events, "auth_chain": state_events}).to_string();
     let answer = SendJoinAnswer::parse(body.as_bytes()).unwrap();
-    let checked = check_answer(&RULES, ROOM, &answer, &lookup(&keys));
-    smol::block_on(store.write(move |transaction| {
+    let checked = if checks_die {
+        // The checks stop before sending anything: the writer must keep nothing.
+        let (checked, checker) = check_channel(answer.survey(&RULES));
+        drop(checker);
+        checked
+    } else {
+        check_answer(&RULES, ROOM, &answer, &lookup(&keys))
+    };
+    let stored = smol::block_on(store.write(move |transaction| {
         ingest_send_join(transaction, &RULES, ROOM, checked, pdu)
             .map_err(|e| StoreError::CommitFailed(e.to_string()))?;
         Ok(())
-    }))
-    .unwrap();
+    }));
+    assert_eq!(stored.is_err(), checks_die, "{stored:?}");
     join_id
 }
 
@@ -289,10 +297,27 @@ fn backfill_once(store: &Store, remote: &mut Remote, limit: usize) -> Option<Bac
 }
 
 #[test]
+fn a_join_whose_checks_stop_half_way_keeps_nothing() {
+    let store = store();
+    let remote = Remote::new();
+    let join_id = join(&store, &remote, true);
+    let (room, stored_join) = smol::block_on(store.read(move |connection| {
+        Ok((
+            events::room_by_id(connection, ROOM)?,
+            events::event_by_id(connection, &join_id)?,
+        ))
+    }))
+    .unwrap();
+    assert!(room.is_none() && stored_join.is_none());
+    // The same answer, checked, joins.
+    join(&store, &remote, false);
+}
+
+#[test]
 fn history_is_walked_back_to_the_creation_in_order_and_shown_per_visibility() {
     let store = store();
     let mut remote = Remote::new();
-    let join_id = join(&store, &remote);
+    let join_id = join(&store, &remote, false);
     let present = || {
         smol::block_on(store.read(|connection| {
             let room = events::room_by_id(connection, ROOM)?.unwrap();
