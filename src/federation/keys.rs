@@ -106,6 +106,31 @@ impl KeyRing {
             .ok_or_else(|| FedError::KeyNotFound(server_name.clone(), key_id.to_owned()))
     }
 
+    /// Fetches `server_name`'s keys ahead of need, unless its stored document is valid
+    /// now (a join fetches the resident's while the resident answers). A failed fetch
+    /// does not count for the cooldown: `get_key` tries again when the key is needed.
+    pub async fn prefetch(
+        &self,
+        store: &Store,
+        client: &FederationClient,
+        server_name: &ServerName,
+    ) {
+        if let Ok(Some((_, valid_until_ts))) = read_document(store, server_name).await
+            && valid_until_ts >= now_ms()
+        {
+            return;
+        }
+        let slot = self.fetch_slot(server_name);
+        let mut last_fetch = slot.lock().await;
+        if last_fetch.is_some_and(|at| at.elapsed() < REFETCH_COOLDOWN) {
+            return;
+        }
+        match fetch_direct(store, client, server_name).await {
+            Ok(_) => *last_fetch = Some(Instant::now()),
+            Err(e) => crate::info!("prefetching the keys of {server_name}: {e}"),
+        }
+    }
+
     /// The last key document of `server_name` that is valid until at least
     /// `minimum_valid_until_ts` and lists `key_ids`, fetching a fresh one when the stored
     /// one falls short; an older stored document when the server cannot be reached (spec:

@@ -46,7 +46,6 @@ pub fn ingest_send_join(
         None => events::insert_room(transaction, room_id, rules.version)?,
     };
     let CheckedAnswer { auth_ids, batches } = answer;
-    let unparsable = |e: serde_json::Error| RoomError::Invalid(e.to_string());
     // The first create event checked: the survey puts create events first.
     let mut create: Option<Pdu> = None;
     let mut left_out = 0;
@@ -75,7 +74,7 @@ pub fn ingest_send_join(
             }
         };
         for event in batch {
-            let pdu = event.pdu().map_err(unparsable)?;
+            let pdu = event.pdu;
             if event.is_create && create.is_none() {
                 create = Some(pdu.clone());
             }

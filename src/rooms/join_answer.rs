@@ -7,7 +7,7 @@
 //! store) goes to the writer (`ingest`, auth rules) while the next batch is checked.
 
 use std::collections::HashSet;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
 use serde::Deserialize;
@@ -156,22 +156,13 @@ fn key_fields(raw: &str) -> Option<Map<String, Value>> {
 
 /// One event of the answer that passed format, signature and hash checks.
 pub struct CheckedEvent {
-    pub event_id: String,
+    /// The event (redacted when its content hash was wrong), parsed for the auth rules.
+    pub pdu: Pdu,
     /// In the answer's `state` (else only in its auth chain).
     pub in_state: bool,
     pub is_create: bool,
-    /// The event as stored: compact JSON, redacted when its content hash was wrong.
+    /// The event as stored: compact JSON.
     pub text: String,
-}
-
-impl CheckedEvent {
-    /// The event parsed again from its text, for the auth rules.
-    pub fn pdu(&self) -> Result<Pdu, serde_json::Error> {
-        Ok(Pdu::new(
-            self.event_id.clone(),
-            serde_json::from_str(&self.text)?,
-        ))
-    }
 }
 
 /// What the checks hand to the writer, a batch at a time: the writer stores one batch
@@ -196,16 +187,25 @@ pub struct CheckedAnswer {
 /// The checking end: `run` it (off the executor) while the writer reads the batches.
 pub struct Checker {
     order: Vec<usize>,
-    batches: Sender<Batch>,
+    batches: SyncSender<Batch>,
 }
 
 /// Events checked per batch: small enough that the writer starts early, large enough
 /// that starting threads per batch costs nothing.
 const BATCH: usize = 500;
 
+/// Batches checked ahead of the writer at most.
+const IN_FLIGHT: usize = 4;
+
 /// Splits checking an answer from storing it: the writer's end and the checker's.
 pub fn check_channel(survey: Survey) -> (CheckedAnswer, Checker) {
-    let (sender, receiver) = mpsc::channel();
+    // Bounded: when the writer falls behind, the checks wait instead of holding every
+    // parsed event of a big room in memory at once.
+    channel_of(survey, IN_FLIGHT)
+}
+
+fn channel_of(survey: Survey, in_flight: usize) -> (CheckedAnswer, Checker) {
+    let (sender, receiver) = mpsc::sync_channel(in_flight);
     let checked = CheckedAnswer {
         auth_ids: survey.auth_ids,
         batches: receiver,
@@ -261,7 +261,10 @@ pub fn check_answer(
     answer: &SendJoinAnswer<'_>,
     keys: &(dyn Fn(&ServerName, &str) -> Option<String> + Sync),
 ) -> CheckedAnswer {
-    let (checked, checker) = check_channel(answer.survey(rules));
+    let survey = answer.survey(rules);
+    // Room for every batch and the end: nothing reads them until all are checked.
+    let batches = survey.order.len().div_ceil(BATCH) + 1;
+    let (checked, checker) = channel_of(survey, batches);
     checker.run(rules, room_id, answer, keys);
     checked
 }
@@ -290,7 +293,7 @@ fn check_one(
     Ok(CheckedEvent {
         in_state,
         is_create: pdu.kind() == "m.room.create" && pdu.state_key() == Some(""),
-        event_id: pdu.event_id().to_owned(),
+        pdu,
         text,
     })
 }
