@@ -20,6 +20,7 @@ pub struct Config {
     pub federation: FederationConfig,
     pub well_known: WellKnownConfig,
     pub registration: RegistrationConfig,
+    pub database: DatabaseConfig,
     /// Where the config came from, for messages (`None` for the embedded default).
     pub source: Option<PathBuf>,
 }
@@ -58,6 +59,14 @@ pub struct RegistrationConfig {
     pub token: Option<String>,
 }
 
+/// How the database acknowledges writes.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    #[serde(default)]
+    pub durability: crate::store::Durability,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WellKnownConfig {
@@ -79,6 +88,8 @@ struct RawConfig {
     well_known: WellKnownConfig,
     #[serde(default)]
     registration: RegistrationConfig,
+    #[serde(default)]
+    database: DatabaseConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +140,7 @@ impl Config {
             federation: FederationConfig::default(),
             well_known: WellKnownConfig::default(),
             registration: RegistrationConfig::default(),
+            database: DatabaseConfig::default(),
             source: None,
         }
     }
@@ -233,6 +245,7 @@ impl Config {
             federation: raw.federation,
             well_known: raw.well_known,
             registration: raw.registration,
+            database: raw.database,
             source: None,
         })
     }
@@ -327,6 +340,8 @@ extra_ca = ["/etc/hearth/ca.pem"]
 [well_known]
 server = "hearth.example.com:443"
 client = "https://hearth.example.com"
+[database]
+durability = "flushed"
 "#;
 
     fn refused(text: &str) -> ConfigError {
@@ -347,6 +362,14 @@ client = "https://hearth.example.com"
             config.well_known.server.as_deref(),
             Some("hearth.example.com:443")
         );
+        assert_eq!(
+            config.database.durability,
+            crate::store::Durability::Flushed
+        );
+        let unset = Config::parse(&GOOD.replace("durability = \"flushed\"", ""), "t").unwrap();
+        assert_eq!(unset.database.durability, crate::store::Durability::Written);
+        let e = refused(&GOOD.replace("\"flushed\"", "\"eventually\""));
+        assert!(e.reason.contains("`written` or `flushed`"), "{e}");
     }
 
     #[test]

@@ -48,3 +48,48 @@ fn retried_sends_and_redactions_are_answered_with_the_first_event() {
     assert_eq!(count("m.room.other"), 1, "{kinds:?}");
     assert_eq!(count("m.room.redaction"), 1, "{kinds:?}");
 }
+
+/// Under both durabilities, a message whose send was answered survives `hearth serve`
+/// being killed (SIGKILL, no shutdown) right after: the write-ahead log is in the
+/// operating system's hands once the commit returns, and is found again at the restart.
+#[test]
+fn answered_sends_survive_a_killed_server() {
+    for durability in ["written", "flushed"] {
+        let label = format!("client-send-kill-{durability}");
+        let server = open_server(&label);
+        let config = std::fs::read_to_string(&server.config_path).unwrap_or_default();
+        let config = format!("{config}\n[database]\ndurability = \"{durability}\"\n");
+        let dir = server.dir.clone();
+        drop(server);
+        let server = support::TestServer::start(&dir, &config, None);
+        let alice = register(&server, "alice");
+        let room_id = alice.create_room(&server, json!({}));
+        let sent: Vec<String> = (0..60)
+            .map(|n| alice.send_text(&server, &room_id, &format!("message {n}")))
+            .collect();
+        drop(server); // SIGKILL, then wait for the process to be gone
+
+        let server = support::TestServer::start(&dir, &config, None);
+        let room = encode(&room_id);
+        let (status, page) = alice.get(
+            &server,
+            &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100"),
+        );
+        assert_eq!(status, 200, "{durability}: {page}");
+        let held: Vec<&str> = page["chunk"]
+            .as_array()
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .filter_map(|e| e["event_id"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for event_id in &sent {
+            assert!(
+                held.contains(&event_id.as_str()),
+                "{durability}: {event_id} lost"
+            );
+        }
+    }
+}

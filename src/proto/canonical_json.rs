@@ -63,6 +63,11 @@ pub fn check_canonical(value: &Value) -> Result<(), JsonError> {
     check_numbers(value)
 }
 
+/// As [`check_canonical`], for an object held as a map (no copy into a `Value`).
+pub fn check_canonical_object(object: &Map<String, Value>) -> Result<(), JsonError> {
+    object.values().try_for_each(check_numbers)
+}
+
 fn check_numbers(value: &Value) -> Result<(), JsonError> {
     match value {
         Value::Number(n) => match n.as_i64() {
@@ -226,7 +231,12 @@ impl std::error::Error for SizeError {}
 pub fn check_pdu_size_limits(pdu: &Map<String, Value>) -> Result<(), SizeError> {
     let mut size = Counter(0);
     write_lenient(pdu, &mut size);
-    let size = size.0;
+    check_pdu_size_limits_of(pdu, size.0)
+}
+
+/// As [`check_pdu_size_limits`], for a caller that has the PDU's encoding at hand and
+/// gives its length as `size`.
+pub fn check_pdu_size_limits_of(pdu: &Map<String, Value>, size: usize) -> Result<(), SizeError> {
     if size > MAX_PDU_BYTES {
         return Err(SizeError::PduTooLarge(size));
     }

@@ -9,6 +9,7 @@ pub mod errcode;
 pub mod event_format;
 pub mod hashes;
 pub mod id;
+pub mod local_event;
 pub mod pdu;
 pub mod push;
 pub mod rate_limit;

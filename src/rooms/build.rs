@@ -9,14 +9,14 @@ use serde_json::{Map, Value, json};
 use super::RoomError;
 use super::persist::{self, Accepted};
 use crate::proto::auth;
-use crate::proto::canonical_json;
 use crate::proto::event_format::auth_event_types;
-use crate::proto::hashes::{event_id_for, hash_and_sign_event, reference_hash};
+use crate::proto::hashes::reference_hash;
 use crate::proto::id::{ServerName, UserId};
+use crate::proto::local_event::{FinishError, finish_local_event};
 use crate::proto::pdu::Pdu;
 use crate::proto::room_version::{EventIdFormat, RoomRules};
 use crate::proto::signing::{SigningKey, encode_base64};
-use crate::store::events::{self, StoredEvent, StoredRoom};
+use crate::store::events::{self, Extremity, StoredEvent, StoredRoom};
 use crate::store::state;
 use crate::store::{Connection, Transaction};
 
@@ -58,12 +58,13 @@ pub fn append_local_event(
             json!(random_event_id(signer.server_name)?),
         );
     }
-    canonical_json::encode(&Value::Object(json.clone())).map_err(RoomError::NotCanonical)?;
-    hash_and_sign_event(&rules, &mut json, signer.server_name, signer.key)
-        .map_err(RoomError::NotCanonical)?;
-    let event_id = event_id_for(&rules, &json).map_err(|e| RoomError::Invalid(e.to_string()))?;
-    let pdu = Pdu::new(event_id, json);
-    check_size(&pdu)?;
+    let finished =
+        finish_local_event(&rules, json, signer.server_name, signer.key).map_err(|e| match e {
+            FinishError::NotCanonical(e) => RoomError::NotCanonical(e),
+            FinishError::TooLarge(e) => RoomError::TooLarge(e.to_string()),
+            other => RoomError::Invalid(other.to_string()),
+        })?;
+    let pdu = Pdu::new(finished.event_id, finished.json);
 
     let mut by_key: HashMap<(&str, &str), &Pdu> = HashMap::new();
     for auth_event in prepared.auth_events.iter().chain(prepared.create.iter()) {
@@ -78,14 +79,14 @@ pub fn append_local_event(
     .map_err(RoomError::Forbidden)?;
 
     let prev_nids: Vec<i64> = prepared.prev_events.iter().map(|e| e.event_nid).collect();
-    persist::persist_new_timeline_event(transaction, room, &pdu, &prev_nids)
+    persist::persist_new_timeline_event(transaction, room, pdu, &finished.text, &prev_nids)
 }
 
 /// An event ready to be signed: its JSON (no hashes, signatures or v1–2 event ID yet) and
 /// what it was built on.
 pub struct PreparedEvent {
     pub json: Map<String, Value>,
-    pub prev_events: Vec<StoredEvent>,
+    pub prev_events: Vec<Extremity>,
     pub auth_events: Vec<Pdu>,
     /// The create event, which v12 events do not list but the rules need.
     pub create: Option<Pdu>,
@@ -101,7 +102,7 @@ pub fn prepare_event(
     event: LocalEvent,
     now_ms: i64,
 ) -> Result<PreparedEvent, RoomError> {
-    let prev_events: Vec<StoredEvent> = events::forward_extremities(transaction, room.room_nid)?
+    let prev_events: Vec<Extremity> = events::forward_extremity_refs(transaction, room.room_nid)?
         .into_iter()
         .take(MAX_PREV_EVENTS)
         .collect();
@@ -151,7 +152,7 @@ pub fn prepare_event(
     let explicit_ids = rules.event_id_format == EventIdFormat::Explicit;
     json.insert(
         "prev_events".into(),
-        references(rules, explicit_ids, &prev_events)?,
+        references(transaction, rules, explicit_ids, &prev_events)?,
     );
     let auth_refs: Vec<&Pdu> = auth_events
         .iter()
@@ -186,27 +187,26 @@ pub fn stored_to_pdu(stored: &StoredEvent) -> Result<Pdu, RoomError> {
     }
 }
 
-fn check_size(pdu: &Pdu) -> Result<(), RoomError> {
-    crate::proto::canonical_json::check_pdu_size_limits(pdu.json())
-        .map_err(|e| RoomError::TooLarge(e.to_string()))
-}
-
 /// prev_events: plain IDs, or `[id, {"sha256": reference hash}]` pairs for v1–2.
 fn references(
+    connection: &Connection,
     rules: &RoomRules,
     explicit_ids: bool,
-    stored: &[StoredEvent],
+    prev_events: &[Extremity],
 ) -> Result<Value, RoomError> {
     if !explicit_ids {
-        // Plain IDs need no parsing of the referenced events.
+        // Plain IDs need no reading of the referenced events.
         return Ok(Value::Array(
-            stored.iter().map(|e| json!(e.event_id)).collect(),
+            prev_events.iter().map(|e| json!(e.event_id)).collect(),
         ));
     }
-    let pdus = stored
-        .iter()
-        .map(stored_to_pdu)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut pdus = Vec::with_capacity(prev_events.len());
+    for prev in prev_events {
+        let stored = events::event_by_nid(connection, prev.event_nid)?.ok_or_else(|| {
+            RoomError::Invalid(format!("extremity {} is not stored", prev.event_id))
+        })?;
+        pdus.push(stored_to_pdu(&stored)?);
+    }
     let refs: Vec<&Pdu> = pdus.iter().collect();
     Ok(pdu_references(rules, explicit_ids, &refs))
 }

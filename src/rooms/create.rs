@@ -81,10 +81,13 @@ pub fn create_room(
     let room_nid = events::insert_room(transaction, &room_id, rules.version)?;
     let room = room_row(transaction, &room_id)?;
     debug_assert_eq!(room.room_nid, room_nid);
+    let create_text =
+        serde_json::to_string(create.json()).map_err(|e| RoomError::Invalid(e.to_string()))?;
     let mut created = vec![persist_new_timeline_event(
         transaction,
         &room,
-        &create,
+        create,
+        &create_text,
         &[],
     )?];
 

@@ -15,25 +15,24 @@ pub struct Accepted {
     pub pdu: Pdu,
 }
 
-/// Persists `pdu`, which follows the room's current extremities `prev_nids` and was
-/// authorised against the room's current state. `room` must have been read in this
-/// transaction.
+/// Persists `pdu`, whose JSON text is `pdu_text`, which follows the room's current
+/// extremities `prev_nids` and was authorised against the room's current state. `room`
+/// must have been read in this transaction.
 pub fn persist_new_timeline_event(
     transaction: &Transaction<'_>,
     room: &StoredRoom,
-    pdu: &Pdu,
+    pdu: Pdu,
+    pdu_text: &str,
     prev_nids: &[i64],
 ) -> Result<Accepted, RoomError> {
     let stream_ordering = events::next_stream_ordering(transaction)?;
-    let pdu_text =
-        serde_json::to_string(pdu.json()).map_err(|e| RoomError::Invalid(e.to_string()))?;
     let event_nid = events::insert_event(
         transaction,
         &NewEvent {
             stream_ordering: Some(stream_ordering),
             state_group_before: room.current_state_group,
             state_group_after: room.current_state_group,
-            ..NewEvent::from_pdu(pdu, room.room_nid, &pdu_text)
+            ..NewEvent::from_pdu(&pdu, room.room_nid, pdu_text)
         },
     )?;
     if let Some(state_key) = pdu.state_key() {
@@ -77,6 +76,6 @@ pub fn persist_new_timeline_event(
     Ok(Accepted {
         event_nid,
         stream_ordering,
-        pdu: pdu.clone(),
+        pdu,
     })
 }

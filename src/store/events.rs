@@ -324,6 +324,34 @@ pub fn forward_extremities(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// A forward extremity as a new event names it: no need to read its PDU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extremity {
+    pub event_nid: i64,
+    pub event_id: String,
+    pub depth: i64,
+}
+
+/// The room's forward extremities, deepest first (as [`forward_extremities`] orders them).
+pub fn forward_extremity_refs(
+    connection: &Connection,
+    room_nid: i64,
+) -> Result<Vec<Extremity>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT e.event_nid, e.event_id, e.depth FROM forward_extremities f \
+         JOIN events e ON e.event_nid = f.event_nid WHERE f.room_nid = ?1 \
+         ORDER BY e.depth DESC, e.event_nid DESC",
+    )?;
+    let rows = statement.query_map([room_nid], |row| {
+        Ok(Extremity {
+            event_nid: row.get(0)?,
+            event_id: row.get(1)?,
+            depth: row.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// Replaces the events `referenced` by a new event with that event as an extremity.
 pub fn advance_forward_extremities(
     connection: &Connection,

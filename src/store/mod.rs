@@ -3,8 +3,9 @@
 //! The only module that names `rusqlite`. Every write job runs inside a transaction on the
 //! writer thread; jobs that queue up while one commits are grouped into the next commit
 //! (group commit), each under its own savepoint, so one failing job never undoes another.
-//! A job is acknowledged only after its commit reached the disk: the writer commits with
-//! `synchronous=NORMAL` and a syncer thread flushes the WAL before answering (`writer`).
+//! The writer commits with `synchronous=NORMAL` and a syncer thread flushes the WAL after
+//! each commit; whether a job is acknowledged before or after that flush is the
+//! [`Durability`] (`writer`).
 
 pub mod account_data;
 pub mod aliases;
@@ -80,6 +81,19 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// When a write is acknowledged (config `[database] durability`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Once committed to SQLite's write-ahead log; its flush to disk starts at once, so a
+    /// power cut (never a crash of hearth) can lose only the writes of that last flush.
+    #[default]
+    Written,
+    /// Only once the write-ahead log is flushed to disk (`fdatasync`): nothing acknowledged
+    /// is ever lost, and each write waits for the disk.
+    Flushed,
+}
+
 /// The database: a writer thread and a reader pool over one SQLite file.
 pub struct Store {
     writer: Writer,
@@ -87,17 +101,24 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (creating if needed) the database at `path` and applies pending migrations;
+    /// writes are acknowledged once written ([`Durability::Written`]).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, Durability::default())
+    }
+
+    /// As [`Store::open`], acknowledging writes as `durability` says.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Store, StoreError> {
         let mut connection = open_connection(path)?;
         migrations::apply(&mut connection)?;
         Ok(Store {
-            writer: Writer::start(connection, wal_path(path)),
+            writer: Writer::start(connection, wal_path(path), durability),
             readers: ReaderPool::new(path.to_owned(), 4),
         })
     }
 
-    /// Runs `job` in a transaction on the writer thread; resolves once it is committed.
+    /// Runs `job` in a transaction on the writer thread; resolves once it is committed (and
+    /// flushed, under [`Durability::Flushed`]).
     pub async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

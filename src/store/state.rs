@@ -272,17 +272,16 @@ pub fn current_state_event(
     kind: &str,
     state_key: &str,
 ) -> Result<Option<StoredEvent>, StoreError> {
-    let mut statement = connection.prepare_cached(
-        "SELECT c.event_nid FROM current_state c JOIN state_keys k ON k.state_key_nid = c.state_key_nid \
-         WHERE c.room_nid = ?1 AND k.kind = ?2 AND k.state_key = ?3",
-    )?;
-    let event_nid: Option<i64> = statement
-        .query_row(params![room_nid, kind, state_key], |row| row.get(0))
-        .optional()?;
-    match event_nid {
-        Some(event_nid) => event_by_nid(connection, event_nid),
-        None => Ok(None),
-    }
+    // One statement, not a lookup and then a read by nid: local events need three or four
+    // of these each, on the writer's thread.
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE event_nid = \
+         (SELECT c.event_nid FROM current_state c JOIN state_keys k ON k.state_key_nid = c.state_key_nid \
+          WHERE c.room_nid = ?1 AND k.kind = ?2 AND k.state_key = ?3)"
+    ))?;
+    Ok(statement
+        .query_row(params![room_nid, kind, state_key], event_from_row)
+        .optional()?)
 }
 
 /// Every current state event of a room.
