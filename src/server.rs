@@ -29,11 +29,19 @@ pub struct Server {
     pub typing: std::sync::Mutex<crate::proto::typing::Typing>,
     /// Unread counts per (user, room) remembered between syncs (`client::sync_ephemeral`).
     pub unread_counts: std::sync::Arc<std::sync::Mutex<crate::proto::push::unread::UnreadCounts>>,
+    /// Parsed push rules per user, with the stored text they were parsed from
+    /// (`client::push_rules::load_ruleset_cached`): every sync that counts unread
+    /// notifications needs them, and they rarely change.
+    pub push_rulesets: std::sync::Arc<std::sync::Mutex<PushRulesets>>,
     /// Login and registration attempts per client address (`client::rate_limit`).
     pub rate_limits: RateLimits,
     /// The outbound federation client and the cache of other servers' keys.
     pub federation: Federation,
 }
+
+/// User ID → (the stored rules text, `None` for the defaults; the rules parsed from it).
+pub type PushRulesets =
+    HashMap<String, (Option<String>, std::sync::Arc<crate::proto::push::Ruleset>)>;
 
 /// Token buckets per client address. Generous enough for test suites that register a
 /// few dozen users from one address, tight enough to slow password guessing to one a second.
@@ -79,6 +87,7 @@ impl Server {
             unread_counts: std::sync::Arc::new(std::sync::Mutex::new(
                 crate::proto::push::unread::UnreadCounts::new(),
             )),
+            push_rulesets: std::sync::Arc::default(),
             rate_limits: RateLimits::new(),
             federation,
         }

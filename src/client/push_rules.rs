@@ -20,6 +20,37 @@ pub fn load_ruleset(connection: &Connection, user: &UserId) -> Result<Ruleset, S
     Ok(stored.unwrap_or_else(|| default_ruleset(user.as_str(), user.localpart())))
 }
 
+/// As [`load_ruleset`], parsing only when the stored text differs from the one `cache`
+/// parsed last for this user (one read, one string comparison).
+pub fn load_ruleset_cached(
+    connection: &Connection,
+    user: &UserId,
+    cache: &std::sync::Mutex<crate::server::PushRulesets>,
+) -> Result<std::sync::Arc<Ruleset>, StoreError> {
+    let stored = push_rules::get(connection, user)?;
+    let mut cache = match cache.lock() {
+        Ok(cache) => cache,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some((text, ruleset)) = cache.get(user.as_str())
+        && *text == stored
+    {
+        return Ok(ruleset.clone());
+    }
+    let parsed = stored
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok());
+    let ruleset = std::sync::Arc::new(
+        parsed.unwrap_or_else(|| default_ruleset(user.as_str(), user.localpart())),
+    );
+    // Bounded: a server with more users than this rebuilds the cache as they sync.
+    if cache.len() >= 10_000 {
+        cache.clear();
+    }
+    cache.insert(user.as_str().to_owned(), (stored, ruleset.clone()));
+    Ok(ruleset)
+}
+
 /// Spec: c2s "Push Rules: Events": clients learn the rules from `m.push_rules` account
 /// data. A user who never edited them has none stored; an initial sync gets the defaults
 /// (as Synapse sends them).

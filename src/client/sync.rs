@@ -79,6 +79,8 @@ struct SyncRequest {
     typing: TypingSnapshot,
     /// `Server::unread_counts`, shared with the read job.
     unread_counts: std::sync::Arc<std::sync::Mutex<crate::proto::push::unread::UnreadCounts>>,
+    /// `Server::push_rulesets`, shared with the read job.
+    push_rulesets: std::sync::Arc<std::sync::Mutex<crate::server::PushRulesets>>,
     /// The requester, typed (`user_id` is its text).
     user: UserId,
     /// The stored or inline filter (`client::filter`).
@@ -114,6 +116,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         full_state: request.query_param("full_state") == Some("true"),
         typing: TypingSnapshot::default(),
         unread_counts: server.unread_counts.clone(),
+        push_rulesets: server.push_rulesets.clone(),
         user: requester.user_id.clone(),
         filter,
     };
@@ -369,7 +372,7 @@ fn joined_room(
             rules,
             membership.stream_ordering,
             position,
-            &sync.unread_counts,
+            (&sync.unread_counts, &sync.push_rulesets),
         )?,
     })))
 }

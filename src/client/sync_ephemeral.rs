@@ -9,13 +9,14 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::format::client_event;
-use super::push_rules::load_ruleset;
+use super::push_rules::load_ruleset_cached;
 use super::room_power::RoomPower;
 use crate::proto::id::UserId;
 use crate::proto::push::eval::{Context, evaluate};
 use crate::proto::push::unread::{UnreadCounts, UnreadEntry};
 use crate::proto::room_version::RoomRules;
 use crate::proto::typing::Typing;
+use crate::server::PushRulesets;
 use crate::server::{Server, now_ms};
 use crate::store::{Connection, StoreError, events, receipts, state};
 
@@ -111,7 +112,8 @@ pub fn room_ephemeral(
 /// `unread_notifications` of a joined room: the events after the user's read receipt (or
 /// after `joined_at` when they have none) and after their own last event, that their push
 /// rules notify or highlight for.
-/// Counts are remembered in `cache`, so a sync evaluates only events new since the last.
+/// Counts are remembered in `cache`, so a sync evaluates only events new since the last;
+/// parsed push rules in `rulesets`.
 #[allow(clippy::too_many_arguments)]
 pub fn unread_notifications(
     connection: &Connection,
@@ -121,7 +123,7 @@ pub fn unread_notifications(
     rules: &RoomRules,
     joined_at: i64,
     up_to: i64,
-    cache: &Mutex<UnreadCounts>,
+    (cache, rulesets): (&Mutex<UnreadCounts>, &Mutex<PushRulesets>),
 ) -> Result<Value, StoreError> {
     let Ok(user) = UserId::parse(user_id) else {
         return Ok(json!({ "notification_count": 0, "highlight_count": 0 }));
@@ -138,6 +140,7 @@ pub fn unread_notifications(
     if entry.counted_up_to < up_to {
         let counted = count(
             connection,
+            rulesets,
             &user,
             room_nid,
             room_id,
@@ -179,6 +182,7 @@ struct Counted {
 /// those after the user's own last event there.
 fn count(
     connection: &Connection,
+    rulesets: &Mutex<PushRulesets>,
     user: &UserId,
     room_nid: i64,
     room_id: &str,
@@ -205,9 +209,10 @@ fn count(
     if unread.is_empty() {
         return Ok(counted);
     }
-    let ruleset = load_ruleset(connection, user)?;
+    let ruleset = load_ruleset_cached(connection, user, rulesets)?;
     let power = RoomPower::load(connection, room_nid, rules)?;
-    let member_count = events::members_with(connection, room_nid, "join")?.len() as u64;
+    let member_count =
+        u64::try_from(events::member_count(connection, room_nid, "join")?).unwrap_or_default();
     let display_name =
         state::current_state_event(connection, room_nid, "m.room.member", user.as_str())?
             .and_then(|member| {
