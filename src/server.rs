@@ -33,6 +33,8 @@ pub struct Server {
     /// (`client::push_rules::load_ruleset_cached`): every sync that counts unread
     /// notifications needs them, and they rarely change.
     pub push_rulesets: std::sync::Arc<std::sync::Mutex<PushRulesets>>,
+    /// Parsed current-state events, for building local events (`store::parsed`).
+    pub parsed_events: std::sync::Arc<crate::store::parsed::ParsedEvents>,
     /// Login and registration attempts per client address (`client::rate_limit`).
     pub rate_limits: RateLimits,
     /// The outbound federation client and the cache of other servers' keys.
@@ -88,6 +90,7 @@ impl Server {
                 crate::proto::push::unread::UnreadCounts::new(),
             )),
             push_rulesets: std::sync::Arc::default(),
+            parsed_events: std::sync::Arc::default(),
             rate_limits: RateLimits::new(),
             federation,
         }

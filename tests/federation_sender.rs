@@ -205,6 +205,7 @@ fn room_with_remote_member(
         let signer = Signer {
             server_name: &name,
             key: &key,
+            parsed: &hearth::store::parsed::ParsedEvents::new(),
         };
         let join_rules = LocalEvent {
             kind: "m.room.join_rules".into(),

@@ -49,6 +49,7 @@ fn setup(rules: RoomRules) -> Setup {
         let signer = Signer {
             server_name: &name,
             key: &key,
+            parsed: &hearth::store::parsed::ParsedEvents::new(),
         };
         let alice = UserId::parse("@alice:hearth.test").unwrap();
         let join_rules = LocalEvent {
@@ -181,6 +182,7 @@ impl Setup {
             let signer = Signer {
                 server_name: &name,
                 key: &key,
+                parsed: &hearth::store::parsed::ParsedEvents::new(),
             };
             let alice = UserId::parse("@alice:hearth.test").unwrap();
             let message = LocalEvent {
@@ -361,6 +363,7 @@ fn a_remote_ban_race_soft_fails_the_late_event() {
         let signer = Signer {
             server_name: &name,
             key: &key,
+            parsed: &hearth::store::parsed::ParsedEvents::new(),
         };
         let alice = UserId::parse("@alice:hearth.test").unwrap();
         let ban = LocalEvent {

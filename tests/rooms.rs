@@ -49,6 +49,7 @@ fn rooms_of_every_version_are_created_and_verify() {
             let signer = Signer {
                 server_name: &job_server_name,
                 key: &job_key,
+                parsed: &hearth::store::parsed::ParsedEvents::new(),
             };
             // v12 creators have infinite power and must not be listed.
             let power_levels = if rules.creators_have_infinite_power {

@@ -143,6 +143,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
     }
 
     let (server_name, key) = (server.name.clone(), server.signing_key.clone());
+    let parsed = server.parsed_events.clone();
     let alias_text = alias.as_ref().map(|a| a.as_str().to_owned());
     let outcome = server
         .store
@@ -159,6 +160,7 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
             let signer = Signer {
                 server_name: &server_name,
                 key: &key,
+                parsed: &parsed,
             };
             let created = match create_room(
                 transaction,

@@ -63,6 +63,7 @@ async fn append(
     look_for_earlier: bool,
 ) -> Result<Appended, MatrixError> {
     let (server_name, key) = (server.name.clone(), server.signing_key.clone());
+    let parsed = server.parsed_events.clone();
     let (room_id, sender) = (room_id.to_owned(), sender.clone());
     let result = server
         .store
@@ -83,6 +84,7 @@ async fn append(
                 let signer = Signer {
                     server_name: &server_name,
                     key: &key,
+                    parsed: &parsed,
                 };
                 let accepted = build::append_local_event(
                     transaction,

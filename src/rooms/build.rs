@@ -3,6 +3,7 @@
 //! that two events of a room never claim the same position.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -17,13 +18,15 @@ use crate::proto::pdu::Pdu;
 use crate::proto::room_version::{EventIdFormat, RoomRules};
 use crate::proto::signing::{SigningKey, encode_base64};
 use crate::store::events::{self, Extremity, StoredEvent, StoredRoom};
+use crate::store::parsed::ParsedEvents;
 use crate::store::state;
 use crate::store::{Connection, Transaction};
 
-/// Who signs the events this server creates.
+/// Who signs the events this server creates, and the parsed auth events it builds them on.
 pub struct Signer<'a> {
     pub server_name: &'a ServerName,
     pub key: &'a SigningKey,
+    pub parsed: &'a ParsedEvents,
 }
 
 /// A new event as a client asks for it.
@@ -50,7 +53,15 @@ pub fn append_local_event(
     now_ms: i64,
 ) -> Result<Accepted, RoomError> {
     let rules = rules_of(room)?;
-    let prepared = prepare_event(transaction, &rules, room, sender, event, now_ms)?;
+    let prepared = prepare_event_with(
+        transaction,
+        &rules,
+        room,
+        sender,
+        event,
+        now_ms,
+        Some(signer.parsed),
+    )?;
     let mut json = prepared.json;
     if rules.event_id_format == EventIdFormat::Explicit {
         json.insert(
@@ -70,7 +81,7 @@ pub fn append_local_event(
     for auth_event in prepared.auth_events.iter().chain(prepared.create.iter()) {
         by_key.insert(
             (auth_event.kind(), auth_event.state_key().unwrap_or("")),
-            auth_event,
+            &**auth_event,
         );
     }
     auth::check(&rules, &pdu, |kind, state_key| {
@@ -87,9 +98,9 @@ pub fn append_local_event(
 pub struct PreparedEvent {
     pub json: Map<String, Value>,
     pub prev_events: Vec<Extremity>,
-    pub auth_events: Vec<Pdu>,
+    pub auth_events: Vec<Arc<Pdu>>,
     /// The create event, which v12 events do not list but the rules need.
-    pub create: Option<Pdu>,
+    pub create: Option<Arc<Pdu>>,
 }
 
 /// Builds the unsigned event at the room's current extremities with the auth events the
@@ -102,6 +113,27 @@ pub fn prepare_event(
     event: LocalEvent,
     now_ms: i64,
 ) -> Result<PreparedEvent, RoomError> {
+    prepare_event_with(transaction, rules, room, sender, event, now_ms, None)
+}
+
+/// As [`prepare_event`], taking the auth events already parsed from `parsed` when given.
+pub fn prepare_event_with(
+    transaction: &Connection,
+    rules: &RoomRules,
+    room: &StoredRoom,
+    sender: &UserId,
+    event: LocalEvent,
+    now_ms: i64,
+    parsed: Option<&ParsedEvents>,
+) -> Result<PreparedEvent, RoomError> {
+    let parse = |stored: &StoredEvent| -> Result<Arc<Pdu>, RoomError> {
+        match parsed {
+            Some(parsed) => parsed.pdu(stored).ok_or_else(|| {
+                RoomError::Invalid(format!("stored event {} is not an object", stored.event_id))
+            }),
+            None => stored_to_pdu(stored).map(Arc::new),
+        }
+    };
     let prev_events: Vec<Extremity> = events::forward_extremity_refs(transaction, room.room_nid)?
         .into_iter()
         .take(MAX_PREV_EVENTS)
@@ -114,19 +146,19 @@ pub fn prepare_event(
         event.state_key.as_deref(),
         &event.content,
     );
-    let mut auth_events: Vec<Pdu> = Vec::new();
+    let mut auth_events: Vec<Arc<Pdu>> = Vec::new();
     for (kind, state_key) in &wanted {
         if let Some(stored) =
             state::current_state_event(transaction, room.room_nid, kind, state_key)?
         {
-            auth_events.push(stored_to_pdu(&stored)?);
+            auth_events.push(parse(&stored)?);
         }
     }
     // The create event is nearly always among the wanted auth events: parse it once.
     let create = match auth_events.iter().find(|pdu| pdu.kind() == "m.room.create") {
         Some(create) => Some(create.clone()),
         None => state::current_state_event(transaction, room.room_nid, "m.room.create", "")?
-            .map(|stored| stored_to_pdu(&stored))
+            .map(|stored| parse(&stored))
             .transpose()?,
     };
 
@@ -156,6 +188,7 @@ pub fn prepare_event(
     );
     let auth_refs: Vec<&Pdu> = auth_events
         .iter()
+        .map(|pdu| &**pdu)
         .filter(|pdu| !(rules.room_id_is_create_event_hash && pdu.kind() == "m.room.create"))
         .collect();
     json.insert(

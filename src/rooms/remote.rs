@@ -38,7 +38,7 @@ pub fn membership_template(
         .auth_events
         .iter()
         .chain(prepared.create.iter())
-        .map(|event| ((event.kind(), event.state_key().unwrap_or("")), event))
+        .map(|event| ((event.kind(), event.state_key().unwrap_or("")), &**event))
         .collect();
     auth::check(&rules, &candidate, |kind, state_key| {
         by_key.get(&(kind, state_key)).copied()

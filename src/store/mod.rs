@@ -17,6 +17,7 @@ pub mod filters;
 mod migrations;
 pub mod notify;
 pub mod outbox;
+pub mod parsed;
 mod pool;
 pub mod profiles;
 pub mod push_rules;

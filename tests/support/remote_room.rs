@@ -190,6 +190,7 @@ fn create_room(server: &Server) -> String {
         let signer = Signer {
             server_name: &name,
             key: &key,
+            parsed: &hearth::store::parsed::ParsedEvents::new(),
         };
         let join_rules = LocalEvent {
             kind: "m.room.join_rules".into(),
