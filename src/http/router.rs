@@ -297,7 +297,7 @@ fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
     // Most of the ~200 routes differ from the path in their literal start: one comparison
     // rules them out (walking every route segment by segment was 16% of a send's CPU).
     let literal = pattern.split('{').next().unwrap_or(pattern);
-    if !path.starts_with(literal) {
+    if !path.starts_with(literal) || slashes(pattern) != slashes(path) {
         return None;
     }
     let mut raw_params: Vec<&str> = Vec::new();
@@ -318,6 +318,10 @@ fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
         return None;
     }
     raw_params.into_iter().map(percent_decode).collect()
+}
+
+fn slashes(text: &str) -> usize {
+    text.bytes().filter(|byte| *byte == b'/').count()
 }
 
 /// Decodes `%XX` escapes; `None` when the result is not UTF-8 or an escape is broken.
