@@ -270,7 +270,7 @@ fn say(server: &Server, room_id: &str, body: &str) -> String {
         content: content(json!({"msgtype": "m.text", "body": body})),
         redacts: None,
     };
-    let accepted = smol::block_on(send_event(server, room_id, &alice(), message, None)).unwrap();
+    let accepted = smol::block_on(send_event(server, room_id, &alice(), message)).unwrap();
     accepted.pdu.event_id().to_owned()
 }
 

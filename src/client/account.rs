@@ -115,7 +115,7 @@ pub async fn deactivate(server: &Server, request: Request) -> ApiResult {
             content,
             redacts: None,
         };
-        if let Err(e) = send_event(server, &room_id, &requester.user_id, event, None).await {
+        if let Err(e) = send_event(server, &room_id, &requester.user_id, event).await {
             crate::warn!(
                 "deactivation of {}: leaving {room_id}: {e}",
                 requester.user_id

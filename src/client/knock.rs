@@ -77,6 +77,6 @@ pub async fn handle(server: &Server, request: Request) -> ApiResult {
         content,
         redacts: None,
     };
-    send_event(server, &room.room_id, &requester.user_id, event, None).await?;
+    send_event(server, &room.room_id, &requester.user_id, event).await?;
     Ok(Response::ok(&json!({ "room_id": room.room_id })))
 }

@@ -89,7 +89,7 @@ pub async fn join(server: &Server, request: Request) -> ApiResult {
     let profile = super::profile::current_profile(server, &requester.user_id).await?;
     super::profile::add_profile(&mut content, &profile);
     let event = member_event(&requester.user_id, content);
-    send_event(server, &room_id, &requester.user_id, event, None).await?;
+    send_event(server, &room_id, &requester.user_id, event).await?;
     Ok(Response::ok(&json!({ "room_id": room_id })))
 }
 
@@ -105,7 +105,7 @@ pub async fn leave(server: &Server, request: Request) -> ApiResult {
     }
     let reason = reason_of(&request);
     let event = member_event(&requester.user_id, membership_content("leave", reason));
-    send_event(server, room_id.as_str(), &requester.user_id, event, None).await?;
+    send_event(server, room_id.as_str(), &requester.user_id, event).await?;
     Ok(Response::ok(&json!({})))
 }
 
@@ -137,7 +137,7 @@ async fn change_other(server: &Server, request: Request, membership: &str) -> Ap
         super::profile::add_profile(&mut content, &profile);
     }
     let event = member_event(&target, content);
-    send_event(server, room_id.as_str(), &requester.user_id, event, None).await?;
+    send_event(server, room_id.as_str(), &requester.user_id, event).await?;
     Ok(Response::ok(&json!({})))
 }
 

@@ -144,7 +144,7 @@ async fn put_field(server: &Server, request: Request, field: Field) -> ApiResult
             redacts: None,
         };
         // One room refusing the update (e.g. power levels) does not stop the others.
-        if let Err(e) = send_event(server, &room_id, &requester.user_id, event, None).await {
+        if let Err(e) = send_event(server, &room_id, &requester.user_id, event).await {
             crate::warn!("profile update of {} in {room_id}: {e}", requester.user_id);
         }
     }

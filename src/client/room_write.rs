@@ -1,31 +1,33 @@
 //! The one way client handlers add events to rooms: in a writer job, through the room
 //! engine, then waking syncs. Handlers never build events themselves.
 
+use std::sync::Arc;
+
 use crate::proto::errcode::MatrixError;
-use crate::proto::id::UserId;
+use crate::proto::id::{ServerName, UserId};
+use crate::proto::signing::SigningKey;
 use crate::rooms::persist::Accepted;
 use crate::rooms::{LocalEvent, RoomError, Signer, build};
 use crate::server::{Server, now_ms};
-use crate::store::events;
+use crate::store::outbox::OutboxRow;
+use crate::store::parsed::ParsedEvents;
+use crate::store::{StoreError, Transaction, devices, events};
 
-/// Appends `event` from `sender` to `room_id`; optionally records a (device, txnId) so a
-/// retried send returns the same event.
+/// Appends `event` from `sender` to `room_id`.
 pub async fn send_event(
     server: &Server,
     room_id: &str,
     sender: &UserId,
     event: LocalEvent,
-    transaction_key: Option<(String, String)>,
 ) -> Result<Accepted, MatrixError> {
-    match append(server, room_id, sender, event, transaction_key, false).await? {
-        Appended::New(accepted) => Ok(accepted),
-        // Not looked for, so never found; answered as the event it names, had it been.
-        Appended::Earlier(event_id) => Err(MatrixError::new(
-            500,
-            crate::proto::errcode::ErrCode::Unknown,
-            format!("this request was sent before as {event_id}"),
-        )),
-    }
+    let context = AppendContext::of(server, room_id, sender);
+    let result = server
+        .store
+        .write(move |transaction| as_job_result(context.append(transaction, event)))
+        .await;
+    let (accepted, queued) = job_answer(result)?;
+    woken(server, queued);
+    Ok(accepted)
 }
 
 /// Sends `event` once per (device, txnId): a retried request gets the event ID of the
@@ -39,92 +41,101 @@ pub async fn send_event_once(
     device_id: String,
     txn_id: String,
 ) -> Result<String, MatrixError> {
-    let key = Some((device_id, txn_id));
-    Ok(
-        match append(server, room_id, sender, event, key, true).await? {
-            Appended::New(accepted) => accepted.pdu.event_id().to_owned(),
-            Appended::Earlier(event_id) => event_id,
-        },
-    )
-}
-
-/// What an append did: a new event, or (a retried transaction) the event sent before.
-enum Appended {
-    New(Accepted),
-    Earlier(String),
-}
-
-async fn append(
-    server: &Server,
-    room_id: &str,
-    sender: &UserId,
-    event: LocalEvent,
-    transaction_key: Option<(String, String)>,
-    look_for_earlier: bool,
-) -> Result<Appended, MatrixError> {
-    let (server_name, key) = (server.name.clone(), server.signing_key.clone());
-    let parsed = server.parsed_events.clone();
-    let (room_id, sender) = (room_id.to_owned(), sender.clone());
+    let context = AppendContext::of(server, room_id, sender);
     let result = server
         .store
         .write(move |transaction| {
-            let outcome = (|| {
-                if let (true, Some((device_id, txn_id))) = (look_for_earlier, &transaction_key)
-                    && let Some(event_id) = crate::store::devices::transaction_event(
-                        transaction,
-                        sender.as_str(),
-                        device_id,
-                        txn_id,
-                    )?
+            as_job_result((|| {
+                let user_id = context.sender.as_str();
+                if let Some(event_id) =
+                    devices::transaction_event(transaction, user_id, &device_id, &txn_id)?
                 {
-                    return Ok((Appended::Earlier(event_id), Vec::new()));
+                    return Ok((Sent::Earlier(event_id), Vec::new()));
                 }
-                let room =
-                    events::room_by_id(transaction, &room_id)?.ok_or(RoomError::UnknownRoom)?;
-                let signer = Signer {
-                    server_name: &server_name,
-                    key: &key,
-                    parsed: &parsed,
-                };
-                let accepted = build::append_local_event(
-                    transaction,
-                    &signer,
-                    &room,
-                    &sender,
-                    event,
-                    now_ms(),
-                )?;
-                if let Some((device_id, txn_id)) = &transaction_key {
-                    crate::store::devices::record_transaction(
-                        transaction,
-                        sender.as_str(),
-                        device_id,
-                        txn_id,
-                        accepted.pdu.event_id(),
-                    )?;
-                }
-                // In the same job: the event and its outbox rows commit together.
-                let queued = crate::federation::sender::enqueue_local_event(
-                    transaction,
-                    &server_name,
-                    room.room_nid,
-                    &accepted.pdu,
-                )?;
-                Ok::<_, RoomError>((Appended::New(accepted), queued))
-            })();
-            match outcome {
-                // A database failure undoes the whole job (its savepoint is rolled back).
-                Err(RoomError::Store(e)) => Err(e),
-                // A refused event is an answer: nothing was written before the refusal.
-                other => Ok(other),
-            }
+                let (accepted, queued) = context.append(transaction, event)?;
+                let event_id = accepted.pdu.event_id();
+                devices::record_transaction(transaction, user_id, &device_id, &txn_id, event_id)?;
+                Ok((Sent::New(event_id.to_owned()), queued))
+            })())
         })
-        .await
-        .map_err(|e| MatrixError::from(&RoomError::Store(e)))?;
-    let (appended, queued) = result.map_err(|e| MatrixError::from(&e))?;
-    if let Appended::New(_) = appended {
-        server.notifier.notify();
-        server.federation.sender.wake(queued);
+        .await;
+    Ok(match job_answer(result)? {
+        (Sent::New(event_id), queued) => {
+            woken(server, queued);
+            event_id
+        }
+        (Sent::Earlier(event_id), _) => event_id,
+    })
+}
+
+/// What a send with a transaction ID did: a new event, or (a retry) the event sent before.
+enum Sent {
+    New(String),
+    Earlier(String),
+}
+
+/// What a writer job needs to append a local event.
+struct AppendContext {
+    server_name: ServerName,
+    key: SigningKey,
+    parsed: Arc<ParsedEvents>,
+    room_id: String,
+    sender: UserId,
+}
+
+impl AppendContext {
+    fn of(server: &Server, room_id: &str, sender: &UserId) -> AppendContext {
+        AppendContext {
+            server_name: server.name.clone(),
+            key: server.signing_key.clone(),
+            parsed: server.parsed_events.clone(),
+            room_id: room_id.to_owned(),
+            sender: sender.clone(),
+        }
     }
-    Ok(appended)
+
+    /// Builds and stores the event, and queues it for the other servers in the room: in
+    /// the same job, so the event and its outbox rows commit together.
+    fn append(
+        &self,
+        transaction: &Transaction<'_>,
+        event: LocalEvent,
+    ) -> Result<(Accepted, Vec<OutboxRow>), RoomError> {
+        let room = events::room_by_id(transaction, &self.room_id)?.ok_or(RoomError::UnknownRoom)?;
+        let signer = Signer {
+            server_name: &self.server_name,
+            key: &self.key,
+            parsed: &self.parsed,
+        };
+        let accepted =
+            build::append_local_event(transaction, &signer, &room, &self.sender, event, now_ms())?;
+        let queued = crate::federation::sender::enqueue_local_event(
+            transaction,
+            &self.server_name,
+            room.room_nid,
+            &accepted.pdu,
+        )?;
+        Ok((accepted, queued))
+    }
+}
+
+/// A database failure undoes the whole job (its savepoint is rolled back); a refused event
+/// is an answer, with nothing written before the refusal.
+fn as_job_result<T>(outcome: Result<T, RoomError>) -> Result<Result<T, RoomError>, StoreError> {
+    match outcome {
+        Err(RoomError::Store(e)) => Err(e),
+        other => Ok(other),
+    }
+}
+
+fn job_answer<T>(result: Result<Result<T, RoomError>, StoreError>) -> Result<T, MatrixError> {
+    result
+        .map_err(|e| MatrixError::from(&RoomError::Store(e)))?
+        .map_err(|e| MatrixError::from(&e))
+}
+
+/// After a new event's commit: wake syncs, and the senders of the servers it is queued for.
+fn woken(server: &Server, queued: Vec<OutboxRow>) {
+    server.notifier.notify();
+    server.federation.sender.wake(queued);
 }

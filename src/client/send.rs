@@ -92,7 +92,7 @@ pub async fn put_state(server: &Server, request: Request) -> ApiResult {
         content,
         redacts: None,
     };
-    let accepted = send_event(server, room_id.as_str(), &requester.user_id, event, None).await?;
+    let accepted = send_event(server, room_id.as_str(), &requester.user_id, event).await?;
     Ok(Response::ok(
         &json!({ "event_id": accepted.pdu.event_id() }),
     ))
