@@ -13,7 +13,8 @@
 #   4. RSS after the load.
 # Environment: HEARTH_BIN (default ${CARGO_TARGET_DIR:-target}/release/hearth),
 # BENCH_DATA_DIR (default: a temporary folder on the same disk as the repo; a tmpfs such as
-# /dev/shm shows what the server costs without waiting for fsync), BENCH_PORT (default 18448).
+# /dev/shm shows what the server costs without waiting for fsync), BENCH_PORT (default 18448),
+# BENCH_DURABILITY (`[database] durability`: written, the default, or flushed).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO="$PWD"
@@ -46,6 +47,9 @@ addr = "127.0.0.1:$PORT"
 
 [registration]
 open = true
+
+[database]
+durability = "${BENCH_DURABILITY:-written}"
 EOF
 "$BIN" serve --config "$WORK/hearth.toml" 2>"$WORK/hearth.log" &
 PID=$!
@@ -58,7 +62,7 @@ BASE="http://127.0.0.1:$PORT"
 rss() { awk '/^VmRSS/ {printf "%.1f MB (%d kB)", $2/1024, $2}' "/proc/$PID/status"; }
 
 echo "== $("$BIN" version 2>/dev/null || echo hearth): $BIN (built $(date -u -r "$BIN" +%FT%TZ); repo at $(git rev-parse --short HEAD 2>/dev/null || echo '?')), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "data folder: $WORK ($(df -P "$WORK" | awk 'NR==2 {print $1}'))"
+echo "data folder: $WORK ($(df -P "$WORK" | awk 'NR==2 {print $1}')), durability ${BENCH_DURABILITY:-written}"
 echo "binary: $(stat -c %s "$BIN") bytes ($(awk -v b="$(stat -c %s "$BIN")" 'BEGIN {printf "%.1f MB", b/1e6}'))"
 for path in /_matrix/client/versions /_matrix/client/v3/login /_matrix/key/v2/server /.well-known/matrix/client; do
   curl -s -o /dev/null "$BASE$path"
