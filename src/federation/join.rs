@@ -125,21 +125,21 @@ async fn join_via(
         .collect::<Vec<_>>()
         .join("&");
     let started = Instant::now();
-    let handshake = membership_handshake(server, resident, room_id, user, "join", &versions);
     // The resident signed most of what it will answer: its keys are fetched (unless
-    // stored and valid) while it answers, not after.
+    // stored and valid) while it answers send_join, not after.
     let prefetch =
         server
             .federation
             .keys
             .prefetch(&server.store, &server.federation.client, resident);
-    let (handshake, _) = future::zip(handshake, prefetch).await;
+    let handshake =
+        membership_handshake(server, resident, room_id, user, "join", &versions, prefetch);
     let Handshake {
         rules,
         event_id,
         event,
         answer,
-    } = handshake?;
+    } = handshake.await?;
     let answer_bytes = answer.len();
     let bad_answer =
         |why: String| MatrixError::new(502, ErrCode::Unknown, format!("send_join: {why}"));

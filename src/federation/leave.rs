@@ -39,7 +39,7 @@ async fn leave_via(
         event_id,
         event,
         ..
-    } = membership_handshake(server, resident, room_id, user, "leave", "").await?;
+    } = membership_handshake(server, resident, room_id, user, "leave", "", async {}).await?;
     let room_id_text = room_id.as_str().to_owned();
     let version = rules.version;
     server

@@ -2,6 +2,7 @@
 //! "Leaving Rooms"): `make_join`/`make_leave` gives a template, we stamp, hash and sign it,
 //! and `send_join`/`send_leave` (v2) delivers it.
 
+use futures_lite::future;
 use serde_json::{Map, Value, json};
 
 use crate::api::Method;
@@ -26,7 +27,8 @@ pub struct Handshake {
 
 /// `make_<membership>` (with `make_query`, e.g. the `ver=` list of a join), sign, then v2
 /// `send_<membership>` to `resident`. A 403 of the resident stays a 403; anything else that
-/// goes wrong is a 502 naming the step and the reason.
+/// goes wrong is a 502 naming the step and the reason. `alongside_send` runs while the
+/// resident answers `send_<membership>` (only once `make_<membership>` went well).
 pub async fn membership_handshake(
     server: &Server,
     resident: &ServerName,
@@ -34,6 +36,7 @@ pub async fn membership_handshake(
     user: &UserId,
     membership: &str,
     make_query: &str,
+    alongside_send: impl Future<Output = ()>,
 ) -> Result<Handshake, MatrixError> {
     let separator = if make_query.is_empty() { "" } else { "?" };
     let path = format!(
@@ -82,12 +85,9 @@ pub async fn membership_handshake(
         sign: true,
         ignore_backoff: false,
     };
-    let (status, answer) = server
-        .federation
-        .client
-        .send_raw(resident, &outgoing)
-        .await
-        .map_err(|e| peer_failure(&format!("send_{membership}"), &e))?;
+    let send = server.federation.client.send_raw(resident, &outgoing);
+    let (sent, ()) = future::zip(send, alongside_send).await;
+    let (status, answer) = sent.map_err(|e| peer_failure(&format!("send_{membership}"), &e))?;
     // Still JSON or a failure, as `request` has it; the bytes are only checked here (a big
     // room's answer is read in place by the join, never held as one `Value`).
     if serde_json::from_slice::<serde::de::IgnoredAny>(&answer).is_err() {
