@@ -22,7 +22,7 @@ pub struct Server {
     pub store: Store,
     pub signing_key: SigningKey,
     /// Woken whenever something a `/sync` may want is committed.
-    pub notifier: Notifier,
+    pub notifier: std::sync::Arc<Notifier>,
     /// Access token hash → (user ID, device ID): saves a database read per request.
     pub token_cache: RwLock<HashMap<String, (String, String)>>,
     /// Who is typing where (in memory only; `client::typing`).
@@ -78,12 +78,13 @@ impl Server {
         signing_key: SigningKey,
         federation: Federation,
     ) -> Server {
+        let notifier = store.notifier().clone();
         Server {
             config,
             name,
             store,
             signing_key,
-            notifier: Notifier::new(),
+            notifier,
             token_cache: RwLock::new(HashMap::new()),
             typing: std::sync::Mutex::new(crate::proto::typing::Typing::starting_at(now_ms())),
             unread_counts: std::sync::Arc::new(std::sync::Mutex::new(

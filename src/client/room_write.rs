@@ -23,7 +23,7 @@ pub async fn send_event(
     let context = AppendContext::of(server, room_id, sender);
     let result = server
         .store
-        .write(move |transaction| as_job_result(context.append(transaction, event)))
+        .write_notifying(move |transaction| as_job_result(context.append(transaction, event)))
         .await;
     let (accepted, queued) = job_answer(result)?;
     woken(server, queued);
@@ -44,7 +44,7 @@ pub async fn send_event_once(
     let context = AppendContext::of(server, room_id, sender);
     let result = server
         .store
-        .write(move |transaction| {
+        .write_notifying(move |transaction| {
             as_job_result((|| {
                 let user_id = context.sender.as_str();
                 if let Some(event_id) =
@@ -134,8 +134,8 @@ fn job_answer<T>(result: Result<Result<T, RoomError>, StoreError>) -> Result<T, 
         .map_err(|e| MatrixError::from(&e))
 }
 
-/// After a new event's commit: wake syncs, and the senders of the servers it is queued for.
+/// After a new event's commit (syncs were woken by the writer): wake the senders of the
+/// servers it is queued for.
 fn woken(server: &Server, queued: Vec<OutboxRow>) {
-    server.notifier.notify();
     server.federation.sender.wake(queued);
 }

@@ -99,6 +99,8 @@ pub enum Durability {
 pub struct Store {
     writer: Writer,
     readers: ReaderPool,
+    /// Wakes waiting syncs; [`Store::write_notifying`] wakes them from the writer thread.
+    notifier: std::sync::Arc<notify::Notifier>,
 }
 
 impl Store {
@@ -112,9 +114,14 @@ impl Store {
     pub fn open_with(path: &Path, durability: Durability) -> Result<Store, StoreError> {
         let mut connection = open_connection(path)?;
         migrations::apply(&mut connection)?;
+        // The syncer thread checkpoints, on a connection of its own (`writer`): SQLite's
+        // automatic checkpoint would run inside a commit, two flushes long, on the writer.
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = open_connection(path)?;
         Ok(Store {
-            writer: Writer::start(connection, wal_path(path), durability),
+            writer: Writer::start(connection, wal_path(path), durability, checkpointer),
             readers: ReaderPool::new(path.to_owned(), 4),
+            notifier: std::sync::Arc::new(notify::Notifier::new()),
         })
     }
 
@@ -126,6 +133,23 @@ impl Store {
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         self.writer.run(job).await
+    }
+
+    /// As [`Store::write`], and once the job is answered wakes waiting syncs, from the
+    /// writer's thread: a sync then starts as soon as the commit is made, not only once the
+    /// waiting request has been scheduled again (a thread wake-up less between a send and
+    /// another client's sync).
+    pub async fn write_notifying<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.run_then(job, Some(self.notifier.clone())).await
+    }
+
+    /// The notifier that [`Store::write_notifying`] wakes.
+    pub fn notifier(&self) -> &std::sync::Arc<notify::Notifier> {
+        &self.notifier
     }
 
     /// Runs `job` on a reader connection, off the async executor.

@@ -13,6 +13,11 @@
 //! write: 2-4 ms here, more on SD cards); `Written` delivers them at the commit and the flush
 //! follows at once, so only a power cut during that one flush can lose acknowledged writes
 //! (the database itself stays consistent either way: SQLite's WAL guarantees that).
+//!
+//! The syncer also checkpoints (copies the log's pages into the database file) on its own
+//! connection, at most every [`CHECKPOINT_EVERY`]: SQLite's automatic checkpoint runs
+//! inside the commit that crosses its threshold, so one commit in a few hundred held the
+//! writer for two flushes (the log's and the database's), and a large join waited for it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -31,6 +36,14 @@ type Job = Box<dyn FnOnce(&Transaction<'_>) -> (bool, Deliver) + Send>;
 /// At most this many jobs share one commit, so that one commit stays short.
 const MAX_GROUP: usize = 512;
 
+/// Under [`Durability::Written`], the syncer flushes at most this often: a power cut can
+/// lose what was answered in the last interval and the flush after it.
+const WRITTEN_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// How often the syncer checkpoints while writes go on. A passive checkpoint waits for no
+/// one; what it cannot copy yet (pages a reader still needs) the next one does.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub struct Writer {
     jobs: Sender<Job>,
 }
@@ -38,12 +51,18 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer on `connection` (opened with `synchronous=NORMAL` in WAL mode) and
     /// the syncer for its write-ahead log at `wal_path`.
-    pub fn start(connection: Connection, wal_path: PathBuf, durability: Durability) -> Writer {
+    /// `checkpointer` is a second connection to the same database, for the syncer.
+    pub fn start(
+        connection: Connection,
+        wal_path: PathBuf,
+        durability: Durability,
+        checkpointer: Connection,
+    ) -> Writer {
         let (jobs, queue) = smol::channel::unbounded::<Job>();
         let (committed, to_sync) = std::sync::mpsc::channel::<Vec<Deliver>>();
         std::thread::Builder::new()
             .name("hearth-db-sync".into())
-            .spawn(move || run_syncer(&wal_path, &to_sync))
+            .spawn(move || run_syncer(&wal_path, &to_sync, &checkpointer, durability))
             // INVARIANT: spawning fails only when the OS is out of threads at start-up.
             .expect("cannot start the database sync thread");
         std::thread::Builder::new()
@@ -59,13 +78,32 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.run_then(job, None).await
+    }
+
+    /// As [`Writer::run`]; when the job succeeded and its commit is delivered, `notify`
+    /// (if any) is woken on the delivering thread.
+    pub async fn run_then<T, F>(
+        &self,
+        job: F,
+        notify: Option<std::sync::Arc<super::notify::Notifier>>,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = smol::channel::bounded::<Result<T, StoreError>>(1);
         let boxed: Job = Box::new(move |transaction| {
             let result = job(transaction);
             let succeeded = result.is_ok();
             let deliver: Deliver = Box::new(move |commit_error| {
                 let outcome = match (result, commit_error) {
-                    (Ok(value), None) => Ok(value),
+                    (Ok(value), None) => {
+                        if let Some(notifier) = notify {
+                            notifier.notify();
+                        }
+                        Ok(value)
+                    }
                     (Ok(_), Some(e)) => Err(StoreError::CommitFailed(e.to_owned())),
                     (Err(e), _) => Err(e),
                 };
@@ -115,8 +153,25 @@ fn run_writer(
 
 /// Flushes the write-ahead log after each commit the writer hands over, then delivers.
 /// Every group committed while a flush runs is covered by the next single flush.
-fn run_syncer(wal_path: &std::path::Path, committed: &std::sync::mpsc::Receiver<Vec<Deliver>>) {
+fn run_syncer(
+    wal_path: &std::path::Path,
+    committed: &std::sync::mpsc::Receiver<Vec<Deliver>>,
+    checkpointer: &Connection,
+    durability: Durability,
+) {
+    let mut last_checkpoint = std::time::Instant::now();
+    let mut last_flush: Option<std::time::Instant> = None;
     while let Ok(first) = committed.recv() {
+        // Nobody waits for a flush under `Written`: flushing at most every WRITTEN_FLUSH_EVERY
+        // bounds what a power cut can lose, and spares the writer the stalls of writing
+        // into a log that is being flushed without pause (15% of the send benchmark).
+        if durability == Durability::Written
+            && let Some(wait) =
+                last_flush.and_then(|at| WRITTEN_FLUSH_EVERY.checked_sub(at.elapsed()))
+        {
+            std::thread::sleep(wait);
+        }
+        last_flush = Some(std::time::Instant::now());
         let mut waiting = first;
         while let Ok(more) = committed.try_recv() {
             waiting.extend(more);
@@ -135,6 +190,21 @@ fn run_syncer(wal_path: &std::path::Path, committed: &std::sync::mpsc::Receiver<
         for deliver in waiting {
             deliver(failure.as_deref());
         }
+        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            checkpoint(checkpointer);
+            last_checkpoint = std::time::Instant::now();
+        }
+    }
+    // The writer is gone: copy what is left, so the next start has a short log to read.
+    checkpoint(checkpointer);
+}
+
+fn checkpoint(checkpointer: &Connection) {
+    let outcome = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    if let Err(e) = outcome {
+        crate::warn!("database: checkpoint failed: {e}");
     }
 }
 
