@@ -51,7 +51,7 @@ pub async fn invite_remote(
                     content.insert("reason".into(), json!(reason));
                 }
                 let event = LocalEvent { kind: "m.room.member".into(), state_key: Some(invitee_text.clone()), content, redacts: None };
-                let mut json = prepare_event(connection, &rules, &room, &sender_owned, event, now_ms())?.json;
+                let mut json = prepare_event(connection, &rules, &room, &sender_owned, event, now_ms(), None)?.json;
                 if rules.event_id_format == EventIdFormat::Explicit {
                     json.insert("event_id".into(), json!(format!("${}:{}", crate::rooms::build::random_token(18)?, server_name.as_str())));
                 }

@@ -53,7 +53,7 @@ pub fn append_local_event(
     now_ms: i64,
 ) -> Result<Accepted, RoomError> {
     let rules = rules_of(room)?;
-    let prepared = prepare_event_with(
+    let prepared = prepare_event(
         transaction,
         &rules,
         room,
@@ -104,20 +104,9 @@ pub struct PreparedEvent {
 }
 
 /// Builds the unsigned event at the room's current extremities with the auth events the
-/// rules name, as `make_join`/`make_leave` templates and local events need.
+/// rules name, as `make_join`/`make_leave` templates and local events need; the auth events
+/// come parsed from `parsed` when given (local events on the writer), else parsed here.
 pub fn prepare_event(
-    transaction: &Connection,
-    rules: &RoomRules,
-    room: &StoredRoom,
-    sender: &UserId,
-    event: LocalEvent,
-    now_ms: i64,
-) -> Result<PreparedEvent, RoomError> {
-    prepare_event_with(transaction, rules, room, sender, event, now_ms, None)
-}
-
-/// As [`prepare_event`], taking the auth events already parsed from `parsed` when given.
-pub fn prepare_event_with(
     transaction: &Connection,
     rules: &RoomRules,
     room: &StoredRoom,

@@ -32,7 +32,7 @@ pub fn membership_template(
         content,
         redacts: None,
     };
-    let prepared = prepare_event(transaction, &rules, room, user_id, event, now_ms)?;
+    let prepared = prepare_event(transaction, &rules, room, user_id, event, now_ms, None)?;
     let candidate = Pdu::new("$template".into(), prepared.json.clone());
     let by_key: HashMap<(&str, &str), &Pdu> = prepared
         .auth_events
