@@ -2,23 +2,18 @@
 //! the signature, the event ID, the size limits and the stored text, with as few encodings
 //! as the spec allows.
 //!
-//! Why its own path: the general functions in `hashes` each copy and encode the event
-//! again (seven encodings and four copies per local event, a fifth of the database
-//! writer's time in the send benchmark). An event built here has no `unsigned`,
-//! `signatures` or `hashes` yet, so its plain encoding is the content hash's input, and the
-//! bytes the signature covers (the redacted event without `signatures` and `unsigned`) are
-//! exactly the bytes the reference hash (the event ID of v3+) covers: encoded once, used
-//! twice. The stored text is the final encoding, which also gives the size.
+//! Why its own path: signing, naming, checking and storing an event each encoded it again
+//! (seven encodings per local event, a fifth of the database writer's time in the send
+//! benchmark). Here the bytes the signature covers (the redacted event without
+//! `signatures` and `unsigned`, `hashes::signed_bytes`) are encoded once and hashed for the
+//! event ID too, and the stored text is the final encoding, which also gives the size.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::canonical_json::{self, JsonError, SizeError};
+use super::hashes;
 use super::id::ServerName;
-use super::redaction::redact;
-use super::room_version::{EventIdFormat, RoomRules};
+use super::room_version::RoomRules;
 use super::signing::{SigningKey, encode_base64};
 
 /// A finished local event: its ID, its JSON (with hashes and signature) and that JSON's
@@ -79,52 +74,30 @@ pub fn finish_local_event(
     }
     // Local events are strict whatever the room version: a client's float is refused.
     canonical_json::check_canonical_object(&event).map_err(FinishError::NotCanonical)?;
-    // Spec: server-server API, "Calculating the content hash": the event without
-    // unsigned, signatures and hashes, which is all of it here.
-    let content_hash = sha256(&encode(&event));
-    let mut hashes = Map::new();
-    hashes.insert("sha256".into(), Value::String(encode_base64(&content_hash)));
-    event.insert("hashes".into(), Value::Object(hashes));
-
-    // Spec: appendices, "Signing events": the redacted event, without signatures and
-    // unsigned (neither exists yet). The reference hash covers the same bytes.
-    let signed_bytes = encode(&redact(rules, &event));
+    hashes::add_content_hash(&mut event);
+    // Spec: appendices, "Signing events": the redacted event without signatures and
+    // unsigned (neither exists yet); the reference hash (the v3+ event ID) covers the same
+    // bytes, so they are encoded once for both.
+    let signed_bytes = hashes::signed_bytes(rules, &event);
     let signature = encode_base64(&key.sign(signed_bytes.as_bytes()));
-    let event_id = match rules.event_id_format {
-        EventIdFormat::Explicit => event
-            .get("event_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or(FinishError::MissingEventId)?,
-        EventIdFormat::Base64 => format!("${}", STANDARD_NO_PAD.encode(sha256(&signed_bytes))),
-        EventIdFormat::UrlSafeBase64 => {
-            format!("${}", URL_SAFE_NO_PAD.encode(sha256(&signed_bytes)))
-        }
-    };
+    let event_id = hashes::event_id_from_signed_bytes(rules, &event, &signed_bytes)
+        .map_err(|_| FinishError::MissingEventId)?;
     let mut by_key = Map::new();
     by_key.insert(key.key_id(), Value::String(signature));
     let mut signatures = Map::new();
     signatures.insert(server_name.as_str().to_owned(), Value::Object(by_key));
     event.insert("signatures".into(), Value::Object(signatures));
 
-    let text = encode(&event);
+    // The numbers were checked above, so serde_json's compact, key-ordered text is the
+    // canonical encoding.
+    // INVARIANT: a map of JSON values (string keys) always serialises.
+    let text = serde_json::to_string(&event).expect("a JSON map always serialises");
     canonical_json::check_pdu_size_limits_of(&event, text.len()).map_err(FinishError::TooLarge)?;
     Ok(FinishedEvent {
         event_id,
         json: event,
         text,
     })
-}
-
-/// The canonical encoding of an object whose numbers were checked: serde_json writes
-/// object keys in order and no whitespace, which is canonical JSON for such values.
-fn encode(object: &Map<String, Value>) -> String {
-    // INVARIANT: serialising a `Map` of `Value`s to a String cannot fail.
-    serde_json::to_string(object).expect("a JSON map always serialises")
-}
-
-fn sha256(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
 }
 
 #[cfg(test)]
