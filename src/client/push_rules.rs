@@ -15,9 +15,18 @@ use crate::store::{Connection, StoreError, account_data, push_rules};
 
 /// The user's ruleset: stored if they edited it, else the server defaults.
 pub fn load_ruleset(connection: &Connection, user: &UserId) -> Result<Ruleset, StoreError> {
-    let stored =
-        push_rules::get(connection, user)?.and_then(|text| serde_json::from_str(&text).ok());
-    Ok(stored.unwrap_or_else(|| default_ruleset(user.as_str(), user.localpart())))
+    Ok(ruleset_from(
+        user,
+        push_rules::get(connection, user)?.as_deref(),
+    ))
+}
+
+/// The ruleset the stored text describes, or the defaults when there is none (or it no
+/// longer parses).
+fn ruleset_from(user: &UserId, stored: Option<&str>) -> Ruleset {
+    stored
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_else(|| default_ruleset(user.as_str(), user.localpart()))
 }
 
 /// As [`load_ruleset`], parsing only when the stored text differs from the one `cache`
@@ -37,12 +46,7 @@ pub fn load_ruleset_cached(
     {
         return Ok(ruleset.clone());
     }
-    let parsed = stored
-        .as_deref()
-        .and_then(|text| serde_json::from_str(text).ok());
-    let ruleset = std::sync::Arc::new(
-        parsed.unwrap_or_else(|| default_ruleset(user.as_str(), user.localpart())),
-    );
+    let ruleset = std::sync::Arc::new(ruleset_from(user, stored.as_deref()));
     // Bounded: a server with more users than this rebuilds the cache as they sync.
     if cache.len() >= 10_000 {
         cache.clear();
