@@ -6,11 +6,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::TestServer;
-use support::client::{User, encode, open_server, register};
-
-fn room_path(room_id: &str, rest: &str) -> String {
-    format!("/_matrix/client/v3/rooms/{}/{rest}", encode(room_id))
-}
+use support::client::{User, encode, open_server, register, room_path};
 
 fn members_of(
     server: &TestServer,
@@ -364,16 +360,7 @@ fn history_visibility_decides_what_a_later_member_reads() {
     bob.join(&server, &room_id);
     let after = alice.send_text(&server, &room_id, "after bob");
 
-    let bodies = |user: &User| -> Vec<String> {
-        let (status, body) = user.get(&server, &room_path(&room_id, "messages?dir=b&limit=100"));
-        assert_eq!(status, 200, "{body}");
-        body["chunk"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
-            .collect()
-    };
+    let bodies = |user: &User| user.message_bodies(&server, &room_id, "dir=b&limit=100");
     // Spec: c2s "History visibility": `joined` hides what came before bob's join from him;
     // `shared` shows it to every member. Alice, joined throughout, sees all of it.
     assert_eq!(bodies(&bob), vec!["after bob", "shared with later members"]);

@@ -8,11 +8,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::TestServer;
-use support::client::{User, encode, open_server, register};
-
-fn room_path(room_id: &str, rest: &str) -> String {
-    format!("/_matrix/client/v3/rooms/{}/{rest}", encode(room_id))
-}
+use support::client::{User, encode, open_server, register, room_path};
 
 /// A room of Alice's with `visibility`, public (anyone may join) or private (invite only).
 fn room_with(server: &TestServer, alice: &User, preset: &str, visibility: &str) -> String {
@@ -55,17 +51,6 @@ fn own_memberships(sync: &Value, section: &str, room_id: &str, user: &User) -> V
 fn post_ok(server: &TestServer, user: &User, path: &str, body: Value) {
     let (status, answer) = user.post(server, path, body);
     assert_eq!(status, 200, "{path}: {answer}");
-}
-
-fn message_bodies(server: &TestServer, user: &User, room_id: &str) -> Vec<String> {
-    let (status, body) = user.get(server, &room_path(room_id, "messages?dir=f&limit=100"));
-    assert_eq!(status, 200, "{body}");
-    body["chunk"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
-        .collect()
 }
 
 #[test]
@@ -148,7 +133,7 @@ fn invited_shows_from_the_invite_on() {
         );
     }
     assert_eq!(
-        message_bodies(&server, &bob, &room_id),
+        bob.message_bodies(&server, &room_id, "dir=f&limit=100"),
         vec!["while invited", "joined"]
     );
 }
@@ -211,7 +196,7 @@ fn leaving_kicked_and_banned_users_see_nothing_after_their_leave() {
         assert!(next["rooms"]["join"].get(&room_id).is_none(), "{next}");
         // The read endpoints agree: history up to the leave, then nothing.
         assert_eq!(
-            message_bodies(&server, user, &room_id),
+            user.message_bodies(&server, &room_id, "dir=f&limit=100"),
             vec!["before", "while members"]
         );
         let path = room_path(&room_id, &format!("event/{}", encode(&after_leave)));
@@ -267,7 +252,7 @@ fn users_who_never_joined_do_not_read_shared_history() {
     post_ok(&server, &erin, &room_path(&room_id, "leave"), json!({}));
     for user in [&dave, &erin] {
         assert_eq!(
-            message_bodies(&server, user, &room_id),
+            user.message_bodies(&server, &room_id, "dir=f&limit=100"),
             Vec::<String>::new()
         );
         let path = room_path(&room_id, &format!("event/{}", encode(&secret)));

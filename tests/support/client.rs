@@ -116,6 +116,18 @@ impl User {
         assert_eq!(status, 200, "join: {answer}");
     }
 
+    /// The bodies of the messages `/messages?{query}` answers, in its order.
+    pub fn message_bodies(&self, server: &TestServer, room_id: &str, query: &str) -> Vec<String> {
+        let (status, body) = self.get(server, &room_path(room_id, &format!("messages?{query}")));
+        assert_eq!(status, 200, "messages: {body}");
+        body["chunk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// `/sync` with optional `since` and long-poll `timeout` (ms).
     pub fn sync(&self, server: &TestServer, since: Option<&str>, timeout_ms: u64) -> Value {
         let mut path = format!("/_matrix/client/v3/sync?timeout={timeout_ms}");
@@ -132,6 +144,11 @@ fn next_txn() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+/// `/_matrix/client/v3/rooms/{room_id}/{rest}`.
+pub fn room_path(room_id: &str, rest: &str) -> String {
+    format!("/_matrix/client/v3/rooms/{}/{rest}", encode(room_id))
 }
 
 /// Percent-encodes a path segment (room IDs, aliases, event IDs, user IDs).
