@@ -13,7 +13,8 @@ use super::filter::{SyncFilter, add_state_left_out, filtered_timeline};
 use super::format::{client_event, stripped_state};
 use super::history_visibility::{MembershipEnd, Viewer, membership_end};
 use super::sync_ephemeral::{
-    TypingSnapshot, room_ephemeral, typing_snapshot, unread_notifications, until_next_typing_expiry,
+    CountedRoom, TypingSnapshot, room_ephemeral, typing_snapshot, unread_notifications,
+    until_next_typing_expiry,
 };
 use crate::api::{ApiResult, Request, Response};
 use crate::proto::errcode::{ErrCode, MatrixError};
@@ -367,9 +368,12 @@ fn joined_room(
         "unread_notifications": unread_notifications(
             connection,
             &sync.user_id,
-            room_nid,
-            room_id,
-            rules,
+            &CountedRoom {
+                nid: room_nid,
+                id: room_id,
+                rules,
+                joined_members: joined_count,
+            },
             membership.stream_ordering,
             position,
             (&sync.unread_counts, &sync.push_rulesets),

@@ -114,13 +114,10 @@ pub fn room_ephemeral(
 /// rules notify or highlight for.
 /// Counts are remembered in `cache`, so a sync evaluates only events new since the last;
 /// parsed push rules in `rulesets`.
-#[allow(clippy::too_many_arguments)]
 pub fn unread_notifications(
     connection: &Connection,
     user_id: &str,
-    room_nid: i64,
-    room_id: &str,
-    rules: &RoomRules,
+    room: &CountedRoom<'_>,
     joined_at: i64,
     up_to: i64,
     (cache, rulesets): (&Mutex<UnreadCounts>, &Mutex<PushRulesets>),
@@ -128,6 +125,7 @@ pub fn unread_notifications(
     let Ok(user) = UserId::parse(user_id) else {
         return Ok(json!({ "notification_count": 0, "highlight_count": 0 }));
     };
+    let room_nid = room.nid;
     let read_up_to = receipts::read_up_to(connection, room_nid, user_id)?.unwrap_or(joined_at);
     let cached = with_counts(cache, |counts| counts.get(user_id, room_nid, read_up_to))
         .filter(|entry| entry.counted_up_to <= up_to);
@@ -142,9 +140,7 @@ pub fn unread_notifications(
             connection,
             rulesets,
             &user,
-            room_nid,
-            room_id,
-            rules,
+            room,
             (entry.counted_up_to, up_to),
         )?;
         if counted.sent_own_event {
@@ -160,6 +156,15 @@ pub fn unread_notifications(
         "notification_count": entry.notifications,
         "highlight_count": entry.highlights,
     }))
+}
+
+/// The room whose unread notifications are counted, with what the sync knows of it.
+pub struct CountedRoom<'a> {
+    pub nid: i64,
+    pub id: &'a str,
+    pub rules: &'a RoomRules,
+    /// Its joined members (the push rules' `room_member_count`), counted once per sync.
+    pub joined_members: i64,
 }
 
 fn with_counts<T>(cache: &Mutex<UnreadCounts>, f: impl FnOnce(&mut UnreadCounts) -> T) -> T {
@@ -184,11 +189,10 @@ fn count(
     connection: &Connection,
     rulesets: &Mutex<PushRulesets>,
     user: &UserId,
-    room_nid: i64,
-    room_id: &str,
-    rules: &RoomRules,
+    room: &CountedRoom<'_>,
     (after, up_to): (i64, i64),
 ) -> Result<Counted, StoreError> {
+    let (room_nid, room_id, rules) = (room.nid, room.id, room.rules);
     let mut unread = events::timeline(connection, room_nid, after, up_to, MAX_COUNTED, true)?;
     let sent_own_event = match unread
         .iter()
@@ -211,8 +215,7 @@ fn count(
     }
     let ruleset = load_ruleset_cached(connection, user, rulesets)?;
     let power = RoomPower::load(connection, room_nid, rules)?;
-    let member_count =
-        u64::try_from(events::member_count(connection, room_nid, "join")?).unwrap_or_default();
+    let member_count = u64::try_from(room.joined_members).unwrap_or_default();
     let display_name =
         state::current_state_event(connection, room_nid, "m.room.member", user.as_str())?
             .and_then(|member| {
