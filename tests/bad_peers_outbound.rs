@@ -214,11 +214,11 @@ fn a_resident_server_answering_make_join_badly_gives_the_client_a_clear_error() 
             Answer::Json(200, ref body) if body["room_version"] == "999" => assert_eq!(status, 400),
             _ => assert_eq!(status, 502, "{body}"),
         }
+        // The log is read from hearth's stderr by another thread: wait for the line, which
+        // hearth writes before it answers, rather than race the reader.
+        let name = peer.server_name.as_str();
         assert!(
-            server
-                .log_lines()
-                .iter()
-                .any(|line| line.contains("join of") && line.contains(peer.server_name.as_str())),
+            server.wait_for_log(&format!("join of !nowhere:{name} via {name}")),
             "{:#?}",
             server.log_lines()
         );
